@@ -1,0 +1,43 @@
+"""``python -m pidlib.analysis spectra``: build data/results/spectra.csv from cached runs."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pidlib.analysis", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sp = sub.add_parser("spectra", help="spectra table from run stores")
+    sp.add_argument("--runs", nargs="*", help="run store folders (default: every run under data/runs)")
+    sp.add_argument("--out", default=None, help="output CSV (default data/results/spectra.csv)")
+    sp.add_argument("--n-samples", type=int, default=None, help="use at most this many rows per run")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples per estimate (0: none)")
+    sp.add_argument("--no-layers", action="store_true", help="skip per-layer (logit lens) estimates")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from pidlib.analysis.provenance import provenance
+    from pidlib.analysis.spectra import build_spectra, find_runs
+    from pidlib.analysis.tables import default_path, write_spectra
+
+    torch.set_num_threads(1)
+    runs = args.runs if args.runs else find_runs()
+    if not runs:
+        print("no run stores found under data/runs", file=sys.stderr)
+        return 1
+    kw = dict(n_samples=args.n_samples, seed=args.seed, n_boot=args.n_boot)
+    if args.no_layers:
+        kw["layers"] = False
+    table = build_spectra(runs, **kw)
+    path = write_spectra(table, args.out or default_path(),
+                         provenance(command="python -m pidlib.analysis " + " ".join(argv or sys.argv[1:]),
+                                    parameters=vars(args), runs=[str(r) for r in runs]))
+    print(f"wrote {len(table)} rows to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

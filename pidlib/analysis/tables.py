@@ -1,0 +1,121 @@
+"""The spectra table: one row per PID estimate, as described in ARCHITECTURE.md.
+
+``data/results/spectra.csv`` (plus ``spectra.provenance.json``) is written by
+``python -m pidlib.analysis spectra`` from the cached probe runs and read by every finding
+notebook through :func:`load_spectra`.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pidlib.analysis.paths import results_dir
+from pidlib.analysis.provenance import atomic_write_text, sidecar, write_json
+
+ATOMS = ("redundancy", "unique1", "unique2", "synergy")
+#: Short names used in figures and prose.
+SYMBOLS = {"redundancy": "R", "unique1": "U1", "unique2": "U2", "synergy": "S",
+           "total": "I(X1,X2;Y)", "interaction": "I(X1;X2;Y)"}
+
+KEY_COLUMNS = ["model", "family", "scale", "stage", "step", "dataset", "task", "layer"]
+SIZE_COLUMNS = ["n_fit", "n_eval", "seed"]
+VALUE_COLUMNS = list(ATOMS) + ["total"]
+RAW_COLUMNS = [f"raw_{a}" for a in ATOMS]
+CI_COLUMNS = [f"{a}_{s}" for a in VALUE_COLUMNS for s in ("lo", "hi")]
+EXTRA_COLUMNS = ["I1", "I2", "accuracy", "accuracy_language_only", "d_vision"]
+SPECTRA_COLUMNS = KEY_COLUMNS + SIZE_COLUMNS + VALUE_COLUMNS + RAW_COLUMNS + CI_COLUMNS + EXTRA_COLUMNS
+
+_NUMERIC = ["scale", "step", "layer"] + SIZE_COLUMNS + VALUE_COLUMNS + RAW_COLUMNS + CI_COLUMNS + EXTRA_COLUMNS
+_STRINGS = ["model", "family", "stage", "dataset", "task"]
+
+
+class SpectraTableError(ValueError):
+    """A spectra table that does not follow the schema."""
+
+
+def default_path() -> Path:
+    """``data/results/spectra.csv``."""
+    return results_dir() / "spectra.csv"
+
+
+def empty_spectra() -> pd.DataFrame:
+    """A spectra table with the schema's columns and no rows."""
+    return validate_spectra(pd.DataFrame({c: pd.Series(dtype=float if c in _NUMERIC else object)
+                                          for c in SPECTRA_COLUMNS}))
+
+
+def validate_spectra(df: pd.DataFrame, source: str = "spectra table") -> pd.DataFrame:
+    """Check the schema and value ranges; return a copy with normalized dtypes.
+
+    Raises
+    ------
+    SpectraTableError
+        Naming the source, the row (1-based data row) and the problem.
+    """
+    missing = [c for c in SPECTRA_COLUMNS if c not in df.columns]
+    if missing:
+        raise SpectraTableError(f"{source}: missing column(s) {missing}")
+    out = df.copy()
+    for c in _NUMERIC:
+        conv = pd.to_numeric(out[c], errors="coerce")
+        bad = conv.isna() & out[c].notna() & (out[c].astype(str).str.strip() != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SpectraTableError(f"{source}: row {i + 1}, column {c!r}: {out[c].iloc[i]!r} is not a number")
+        out[c] = conv.astype(float)
+    for c in _STRINGS:
+        out[c] = out[c].astype(object).where(out[c].notna(), "")
+        out[c] = out[c].map(str)
+    for c in VALUE_COLUMNS:
+        neg = out[c] < -1e-9
+        if neg.any():
+            i = int(np.flatnonzero(neg.to_numpy())[0])
+            raise SpectraTableError(f"{source}: row {i + 1}, column {c!r}: clipped atom is negative ({out[c].iloc[i]})")
+    if len(out) and out["model"].eq("").any():
+        i = int(np.flatnonzero(out["model"].eq("").to_numpy())[0])
+        raise SpectraTableError(f"{source}: row {i + 1}: empty model name")
+    return out[SPECTRA_COLUMNS + [c for c in out.columns if c not in SPECTRA_COLUMNS]]
+
+
+def load_spectra(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate a spectra table; an empty table (with columns) if the file is absent.
+
+    Use ``len(df) == 0`` to detect "no cached run yet".
+    """
+    path = Path(path) if path is not None else default_path()
+    if not path.exists():
+        return empty_spectra()
+    return validate_spectra(pd.read_csv(path), source=str(path))
+
+
+def write_spectra(df: pd.DataFrame, path: str | Path | None = None, provenance: dict | None = None) -> Path:
+    """Validate and atomically write a spectra table, with a provenance sidecar."""
+    path = Path(path) if path is not None else default_path()
+    df = validate_spectra(df, source=str(path))
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format="%.6g")
+    atomic_write_text(path, buf.getvalue())
+    if provenance is not None:
+        write_json(sidecar(path), provenance)
+    return path
+
+
+def interaction_information(df: pd.DataFrame) -> pd.Series:
+    """Interaction information I(X1;X2;Y) = I(X1;Y) + I(X2;Y) - I(X1,X2;Y) (bits).
+
+    Equal to R - S for the raw atoms; unlike the atoms it can be negative.
+    """
+    return df["I1"] + df["I2"] - df["total"]
+
+
+def add_derived(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``interaction`` and the share of each atom in the spectrum (``share_*``, in %)."""
+    out = df.copy()
+    out["interaction"] = interaction_information(out)
+    tot = out[list(ATOMS)].sum(axis=1).replace(0, np.nan)
+    for a in ATOMS:
+        out[f"share_{a}"] = 100.0 * out[a] / tot
+    return out

@@ -1,0 +1,228 @@
+"""Build the book: ``python -m pidlib.book build [--fresh]`` (``make book`` / ``make book-fresh``).
+
+Steps
+-----
+1. Stage a copy of the book sources (``_config.yml``, ``_toc.yml``, ``book/``, the chapter
+   notebooks) in ``_build/book_src``.
+2. Execute every chapter notebook with papermill into the staging folder, two at a time,
+   with ``source="cache"`` (read ``data/``; fast) or ``source="fresh"`` (``--fresh``: run the
+   zoo, the probes and the analysis again and write new cached results with provenance).
+   Timings and status go to ``_build/book_src/notebooks/execution_report.json``; the
+   reproducing chapter runs last and shows that report.
+3. Build the staged copy with Jupyter Book 1 (execution off: the notebooks are already
+   executed), offline, warnings as errors (``-W -n --keep-going``), into ``_build/html``.
+   MathJax comes from ``sphinx-mathjax-offline`` (``_static/mathjax``); the executed
+   notebooks are the pages' sources, so each page's download button (and the links in
+   the reproducing chapter) give the executed ``.ipynb``.
+
+Run a single notebook as a user would::
+
+    papermill notebooks/03_task_regimes.ipynb out.ipynb -p source cache
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+#: Notebooks that run after all others (they report on the others' execution).
+RUN_LAST = ("10_reproducing",)
+#: Parameter passed to the reproducing notebook: where the execution report lies.
+REPORT_NAME = "execution_report.json"
+
+
+def repo_root() -> Path:
+    """The checkout holding this package (``_toc.yml`` beside ``pidlib/``), else cwd."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "_toc.yml").exists() else Path.cwd().resolve()
+
+
+def toc_files(root: Path) -> list[str]:
+    """Every document named in ``_toc.yml`` (root first), as paths without suffix."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    out = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                out.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return out
+
+
+def toc_notebooks(root: Path) -> list[Path]:
+    """The ``.ipynb`` chapters named in the toc, in toc order."""
+    nbs = []
+    for f in toc_files(root):
+        p = root / f"{f}.ipynb"
+        if p.exists():
+            nbs.append(p)
+        elif not (root / f"{f}.md").exists():
+            raise FileNotFoundError(f"_toc.yml names {f!r} but neither {f}.ipynb nor {f}.md exists")
+    return nbs
+
+
+def stage(root: Path, staging: Path) -> None:
+    """Copy the book sources into ``staging`` (replacing an older copy)."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, staging / name)
+    shutil.copytree(root / "book", staging / "book")
+    (staging / "notebooks").mkdir()
+    # Only the notebooks the toc names; their .py twins stay out (no duplicate stems).
+    for nb in toc_notebooks(root):
+        shutil.copy2(nb, staging / nb.relative_to(root))
+
+
+def _execute(src: Path, dst: Path, params: dict, cwd: Path, timeout: int) -> dict:
+    """Run one notebook with papermill in a subprocess; returns a report row."""
+    cmd = [sys.executable, "-m", "papermill", str(src), str(dst), "-k", "python3", "--cwd", str(cwd),
+           "--no-progress-bar", "--execution-timeout", str(timeout), "-y", json.dumps(params)]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    row = {"notebook": src.name, "seconds": round(seconds, 2), "status": "ok" if res.returncode == 0 else "failed",
+           "parameters": params, "command": " ".join(["papermill", f"notebooks/{src.name}", "OUT.ipynb", "-y",
+                                                        repr(json.dumps(params))])}
+    if res.returncode != 0:
+        row["error"] = (res.stderr or res.stdout)[-4000:]
+    return row
+
+
+def _mark_injected(nb_path: Path) -> None:
+    """Collapse papermill's injected-parameters cell in the rendered book (input hidden)."""
+    nb = json.loads(nb_path.read_text())
+    changed = False
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            cell["metadata"]["tags"] = tags + ["hide-input"]
+            changed = True
+    if changed:
+        nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def execute_all(root: Path, staging: Path, *, fresh: bool, jobs: int, timeout: int, only=None) -> list[dict]:
+    """Execute the staged notebooks (RUN_LAST ones at the end); write the execution report."""
+    nbs = [staging / nb.relative_to(root) for nb in toc_notebooks(root)]
+    if only:
+        nbs = [nb for nb in nbs if any(o in nb.stem for o in only)]
+    first = [nb for nb in nbs if nb.stem not in RUN_LAST]
+    last = [nb for nb in nbs if nb.stem in RUN_LAST]
+    base = {"source": "fresh" if fresh else "cache"}
+    report_path = staging / "notebooks" / REPORT_NAME
+    rows: list[dict] = []
+
+    def run(nb: Path, extra: dict | None = None) -> dict:
+        params = dict(base, **(extra or {}))
+        tmp = nb.with_suffix(".executing.ipynb")
+        row = _execute(nb, tmp, params, root, timeout)
+        if tmp.exists():
+            os.replace(tmp, nb)
+            _mark_injected(nb)
+        print(f"  {row['status']:6s} {row['seconds']:7.1f} s  {nb.name}", flush=True)
+        return row
+
+    print(f"executing {len(nbs)} notebook(s) with papermill (source={base['source']}, jobs={jobs})", flush=True)
+    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        rows.extend(pool.map(run, first))
+    _write_report(report_path, rows, base)
+    for nb in last:
+        rows.append(run(nb, {"exec_report": str(report_path)}))
+    _write_report(report_path, rows, base)
+    return rows
+
+
+def _write_report(path: Path, rows: list[dict], base: dict) -> None:
+    from pidlib.analysis.provenance import provenance, write_json
+    write_json(path, {"notebooks": rows, **provenance(command="python -m pidlib.book build"
+                                                       + (" --fresh" if base["source"] == "fresh" else ""),
+                                                       parameters=base)})
+
+
+def build_html(staging: Path, root: Path, *, strict: bool = True) -> int:
+    """Run Jupyter Book on the staged sources; HTML lands in ``<root>/_build/html``."""
+    cmd = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(staging), "--path-output", str(root),
+           "--builder", "html", "--all"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.run(cmd).returncode
+
+
+def check_offline_assets(html: Path) -> list[str]:
+    """Problems with the built HTML's self-containment (MathJax served locally, no CDN URL)."""
+    problems = []
+    if not (html / "_static" / "mathjax" / "tex-chtml.js").exists():
+        problems.append("_static/mathjax/tex-chtml.js missing (sphinx-mathjax-offline did not copy MathJax)")
+    import re
+    pat = re.compile(r"""<(?:script|link|img)\b[^>]*?\b(?:src|href)\s*=\s*["'](https?:)?//""", re.I)
+    for page in sorted(html.rglob("*.html")):
+        text = page.read_text(errors="replace")
+        for m in pat.finditer(text):
+            problems.append(f"{page.relative_to(html)}: remote asset {text[m.start():m.start() + 120]!r}")
+    return problems
+
+
+def build(fresh: bool = False, jobs: int = 2, timeout: int = 1800, only=None, execute: bool = True,
+          strict: bool = True) -> int:
+    """The whole build; returns a process exit status."""
+    t0 = time.perf_counter()
+    root = repo_root()
+    staging = root / "_build" / "book_src"
+    os.environ.setdefault("PIDLIB_ROOT", str(root))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    stage(root, staging)
+    failed = []
+    if execute:
+        rows = execute_all(root, staging, fresh=fresh, jobs=jobs, timeout=timeout, only=only)
+        failed = [r for r in rows if r["status"] != "ok"]
+        for r in failed:
+            print(f"\n--- {r['notebook']} failed ---\n{r.get('error', '')}", file=sys.stderr)
+    t1 = time.perf_counter()
+    rc = build_html(staging, root, strict=strict)
+    html = root / "_build" / "html"
+    problems = check_offline_assets(html) if rc == 0 else []
+    for p in problems:
+        print("offline check:", p, file=sys.stderr)
+    t2 = time.perf_counter()
+    print(f"book: notebooks {t1 - t0:.1f} s, html {t2 - t1:.1f} s, total {t2 - t0:.1f} s -> {html}/index.html")
+    return 1 if (failed or rc or problems) else 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pidlib.book", description="Build the pidlib book.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="execute the chapter notebooks and build _build/html")
+    b.add_argument("--fresh", action="store_true",
+                   help="source='fresh': rerun the zoo, probes and analysis and rewrite the cached results")
+    b.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
+    b.add_argument("--timeout", type=int, default=1800, help="seconds per notebook cell (default 1800)")
+    b.add_argument("--only", nargs="*", help="execute only notebooks whose name contains one of these")
+    b.add_argument("--no-execute", action="store_true", help="render the committed notebooks without running them")
+    b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    args = ap.parse_args(argv)
+    return build(fresh=args.fresh, jobs=args.jobs, timeout=args.timeout, only=args.only,
+                 execute=not args.no_execute, strict=not args.no_strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

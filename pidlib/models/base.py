@@ -1,0 +1,269 @@
+"""One adapter interface over Hugging Face vision-language models.
+
+An :class:`Adapter` wraps a loaded model and its processor and answers a few questions
+the probe pipeline (:mod:`pidlib.probes`) needs: how to turn a sample into token ids and
+vision inputs (:meth:`Adapter.prepare`), how to get the projected image features as they
+enter the language model (:meth:`Adapter.image_features`), where the image tokens sit,
+which extra per-token inputs a forward needs (position ids, token type ids), and where the
+decoder layers, final norm, output head and final-logit softcap are (for the logit lens).
+
+Family-specific code is limited to small overrides of these hooks (see
+:mod:`pidlib.models.families`). Everything else -- pooling X1/X2, noise, stacking the
+three probes, padding, option scoring, the lens -- is shared code in :mod:`pidlib.probes`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULT_TEMPLATE = "<image>\n{body}\nAnswer:"
+
+
+@dataclass
+class Prepared:
+    """One sample turned into model inputs (before any forward pass).
+
+    Attributes
+    ----------
+    input_ids : torch.LongTensor
+        (T,) token ids of the full prompt, image placeholders already expanded to one
+        token per image feature vector.
+    question_mask : torch.BoolTensor
+        (T,) True on the tokens of the question body (``format_question(sample)``):
+        the span that X2 pools and the visual-only probe replaces with noise.
+    vision_inputs : dict
+        Keyword arguments for :meth:`Adapter.image_features` (pixel values, grids, ...).
+    prompt : str
+        The rendered prompt text; option letters are tokenized as its continuation.
+    """
+
+    input_ids: torch.Tensor
+    question_mask: torch.Tensor
+    vision_inputs: dict = field(default_factory=dict)
+    prompt: str = ""
+
+    def __post_init__(self):
+        if self.input_ids.ndim != 1 or self.question_mask.shape != self.input_ids.shape:
+            raise ValueError("Prepared: input_ids and question_mask must both be 1-D of equal length, "
+                             f"got {tuple(self.input_ids.shape)} and {tuple(self.question_mask.shape)}")
+        if not bool(self.question_mask.any()):
+            raise ValueError("Prepared: the question span is empty")
+
+
+class AdapterError(RuntimeError):
+    """A model cannot be used the way the probes need (unsupported family, bad prompt)."""
+
+
+class Adapter:
+    """Shared behaviour of every family; override the hooks that differ.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        An image-text-to-text model (``...ForConditionalGeneration``) in eval mode.
+    processor : transformers.ProcessorMixin, optional
+        Its processor; needed for :meth:`prepare` (not for the lower-level hooks).
+    tokenizer : transformers.PreTrainedTokenizerBase, optional
+        Defaults to ``processor.tokenizer``.
+    name : str, optional
+        Model id or path, recorded in run metadata.
+    """
+
+    family = "generic"
+    #: keys of the processor output passed to :meth:`image_features`
+    vision_keys: tuple[str, ...] = ("pixel_values",)
+
+    def __init__(self, model: nn.Module, processor: Any = None, tokenizer: Any = None, *,
+                 name: str | None = None):
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = tokenizer if tokenizer is not None else getattr(processor, "tokenizer", None)
+        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def text_config(self):
+        return self.model.config.get_text_config()
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.get_input_embeddings().weight.dtype
+
+    @property
+    def image_token_id(self) -> int:
+        tid = getattr(self.config, "image_token_id", None)
+        if tid is None:
+            tid = getattr(self.config, "image_token_index", None)
+        if tid is None:
+            raise AdapterError(f"{type(self.config).__name__} has no image_token_id")
+        return int(tid)
+
+    @property
+    def pad_token_id(self) -> int:
+        tok = self.tokenizer
+        pid = getattr(tok, "pad_token_id", None) if tok is not None else None
+        if pid is None:
+            pid = getattr(self.text_config, "pad_token_id", None)
+        return int(pid) if pid is not None else 0
+
+    # ------------------------------------------------------------------ prompt
+    def build_prompt(self, body: str) -> str:
+        """The full prompt text with the image placeholder(s) around ``body``.
+
+        Uses the processor's chat template when it has one (one user turn: the image,
+        then the question body; generation prompt added), else ``"<image>\\n{body}\\nAnswer:"``
+        with the tokenizer's image token.
+        """
+        proc = self.processor
+        template = getattr(proc, "chat_template", None) if proc is not None else None
+        if template:
+            messages = [{"role": "user", "content": [{"type": "image"},
+                                                     {"type": "text", "text": body}]}]
+            return proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        image_token = getattr(proc, "image_token", None) or "<image>"
+        return DEFAULT_TEMPLATE.replace("<image>", image_token).format(body=body)
+
+    def prepare(self, sample) -> Prepared:
+        """Turn an :class:`~pidlib.data.schema.MCSample` into model inputs.
+
+        The processor expands the image placeholders (family-specific counts); the question
+        span is found by tokenizing the rendered prompt with offsets and locating the tokens
+        that overlap the question body in the processor's ids (searched from the end).
+        """
+        from pidlib.data.schema import format_question
+
+        if self.processor is None or self.tokenizer is None:
+            raise AdapterError("prepare() needs a processor; build inputs with Prepared directly")
+        image = sample.load_image() if hasattr(sample, "load_image") else sample.image
+        if image is None:
+            raise AdapterError(f"sample {sample.index!r} has no image")
+        body = format_question(sample)
+        prompt = self.build_prompt(body)
+        start = prompt.rfind(body)
+        if start < 0:
+            raise AdapterError("the chat template changed the question text; cannot locate it "
+                               f"in the prompt for sample {sample.index!r}")
+        enc = self.processor(text=[prompt], images=[image.convert("RGB")], return_tensors="pt")
+        ids = enc["input_ids"][0]
+        q_ids = self._span_token_ids(prompt, start, start + len(body))
+        mask = _locate(ids, q_ids)
+        if mask is None:
+            raise AdapterError(f"could not locate the question tokens of sample {sample.index!r} "
+                               "in the processor's input ids")
+        vision = {k: enc[k] for k in self.vision_keys if k in enc}
+        return Prepared(ids, mask, vision, prompt)
+
+    def _span_token_ids(self, text: str, start: int, end: int) -> list[int]:
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        out = [t for t, (a, b) in zip(enc["input_ids"], enc["offset_mapping"])
+               if b > start and a < end and b > a]
+        if not out:
+            raise AdapterError("the question body tokenizes to nothing")
+        return out
+
+    # ------------------------------------------------------------------ hooks
+    @torch.no_grad()
+    def image_features(self, prepared: Prepared) -> torch.Tensor:
+        """Projected image features as they enter the language model, shape (n_img_tokens, D)."""
+        kw = {k: (v.to(self.device) if torch.is_tensor(v) else v)
+              for k, v in prepared.vision_inputs.items()}
+        if "pixel_values" in kw and kw["pixel_values"].is_floating_point():
+            kw["pixel_values"] = kw["pixel_values"].to(self.dtype)
+        out = self.model.get_image_features(**kw)
+        return _flatten_features(getattr(out, "pooler_output", out))
+
+    def image_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """True where image features go (same shape as ``input_ids``)."""
+        return input_ids == self.image_token_id
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings as the model scales them (e.g. Gemma's sqrt(d))."""
+        return self.model.get_input_embeddings()(input_ids.to(self.device))
+
+    def row_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        """Extra per-token forward inputs for a padded batch (R, T): default none."""
+        return {}
+
+    def position_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     row_vision: list[dict]) -> torch.Tensor | None:
+        """Position ids for a left-padded batch; default ``cumsum(mask) - 1`` (+ offset)."""
+        pos = attention_mask.long().cumsum(-1) - 1 + self.position_offset
+        return pos.clamp_min(0)
+
+    position_offset = 0
+
+    def forward_logits(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
+                       position_ids: torch.Tensor | None, extra: dict, n_keep: int = 1) -> torch.Tensor:
+        """Logits of the last ``n_keep`` positions, shape (R, n_keep, V)."""
+        out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                         position_ids=position_ids, logits_to_keep=n_keep, use_cache=False, **extra)
+        return out.logits[:, -n_keep:]
+
+    # ------------------------------------------------------------------ lens
+    def decoder(self) -> nn.Module:
+        return self.model.get_decoder()
+
+    def decoder_layers(self) -> nn.ModuleList:
+        dec = self.decoder()
+        layers = getattr(dec, "layers", None)
+        if layers is None:
+            raise AdapterError(f"cannot find decoder layers on {type(dec).__name__}")
+        return layers
+
+    def final_norm(self) -> nn.Module:
+        dec = self.decoder()
+        for name in ("norm", "final_layernorm", "ln_f"):
+            mod = getattr(dec, name, None)
+            if isinstance(mod, nn.Module):
+                return mod
+        raise AdapterError(f"cannot find the final norm on {type(dec).__name__}")
+
+    def output_head(self) -> nn.Module:
+        return self.model.get_output_embeddings()
+
+    @property
+    def softcap(self) -> float | None:
+        cap = getattr(self.text_config, "final_logit_softcapping", None)
+        return float(cap) if cap else None
+
+    def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Pre-norm hidden states (..., D) -> logits with the model's own norm, head, softcap."""
+        logits = self.output_head()(self.final_norm()(hidden))
+        cap = self.softcap
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def describe(self) -> dict:
+        """Small JSON-able description for run metadata."""
+        return {"family": self.family, "model": self.name, "config_class": type(self.config).__name__,
+                "dtype": str(self.dtype).replace("torch.", ""), "n_layers": len(self.decoder_layers())}
+
+
+def _flatten_features(feats) -> torch.Tensor:
+    if isinstance(feats, (list, tuple)):
+        feats = torch.cat([f.reshape(-1, f.shape[-1]) for f in feats], 0)
+    return feats.reshape(-1, feats.shape[-1])
+
+
+def _locate(ids: torch.Tensor, sub: list[int]) -> torch.Tensor | None:
+    """Mask of the last occurrence of ``sub`` in ``ids`` (1-D), or None."""
+    n, m = len(ids), len(sub)
+    seq = ids.tolist()
+    for s in range(n - m, -1, -1):
+        if seq[s:s + m] == sub:
+            mask = torch.zeros(n, dtype=torch.bool)
+            mask[s:s + m] = True
+            return mask
+    return None

@@ -1,0 +1,106 @@
+"""Noise statistics (stage 1) and reproducible per-sample noise (stage 2).
+
+The visual-only probe replaces the question's text embeddings with i.i.d. draws from
+N(mu_text, diag sigma_text^2); the language-only probe replaces the image embeddings with
+draws from N(mu_image, diag sigma_image^2). ``mu``/``sigma`` are the per-dimension mean and
+*population* standard deviation over all image tokens (projected features as they enter
+the language model) and all question tokens (input embeddings as the model scales them)
+of the fit split, accumulated in float64 with Chan et al.'s parallel update (streaming,
+numerically stable).
+
+Noise is drawn on the CPU in float32 from a ``torch.Generator`` seeded with
+``sha256(seed, dataset, index)``, so a sample's noise does not depend on batch order,
+batch size, device or where a run resumed.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["RunningMoments", "NoiseStats", "sample_generator", "draw_noise"]
+
+
+class RunningMoments:
+    """Streaming float64 per-dimension mean and population variance."""
+
+    def __init__(self, dim: int | None = None):
+        self.n = 0
+        self.mean = None if dim is None else torch.zeros(dim, dtype=torch.float64)
+        self.m2 = None if dim is None else torch.zeros(dim, dtype=torch.float64)
+
+    def update(self, x: torch.Tensor) -> None:
+        """Add the rows of ``x`` (n, D)."""
+        x = x.detach().to("cpu", torch.float64).reshape(-1, x.shape[-1])
+        nb = x.shape[0]
+        if nb == 0:
+            return
+        mb = x.mean(0)
+        m2b = ((x - mb) ** 2).sum(0)
+        if self.mean is None:
+            self.mean = torch.zeros_like(mb)
+            self.m2 = torch.zeros_like(mb)
+        if self.mean.shape != mb.shape:
+            raise ValueError(f"dimension changed: {tuple(self.mean.shape)} vs {tuple(mb.shape)}")
+        n = self.n + nb
+        delta = mb - self.mean
+        self.mean = self.mean + delta * (nb / n)
+        self.m2 = self.m2 + m2b + delta ** 2 * (self.n * nb / n)
+        self.n = n
+
+    @property
+    def std(self) -> torch.Tensor:
+        """Population standard deviation (divides by n)."""
+        if not self.n:
+            raise ValueError("no rows accumulated")
+        return (self.m2 / self.n).clamp_min(0).sqrt()
+
+
+@dataclass
+class NoiseStats:
+    """Per-dimension mean and population std of image and text token embeddings.
+
+    Attributes
+    ----------
+    mu_image, sigma_image, mu_text, sigma_text : torch.Tensor
+        float64 vectors of the language model's hidden size.
+    n_image_tokens, n_text_tokens, n_samples : int
+        How many tokens / samples the statistics were accumulated over.
+    meta : dict
+        Provenance (model, dataset, split, ...), stored with the tensors.
+    """
+
+    mu_image: torch.Tensor
+    sigma_image: torch.Tensor
+    mu_text: torch.Tensor
+    sigma_text: torch.Tensor
+    n_image_tokens: int = 0
+    n_text_tokens: int = 0
+    n_samples: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"mu_image": self.mu_image, "sigma_image": self.sigma_image,
+                "mu_text": self.mu_text, "sigma_text": self.sigma_text}
+
+    @classmethod
+    def from_tensors(cls, t: dict, meta: dict | None = None) -> "NoiseStats":
+        meta = dict(meta or {})
+        return cls(t["mu_image"], t["sigma_image"], t["mu_text"], t["sigma_text"],
+                   int(meta.get("n_image_tokens", 0)), int(meta.get("n_text_tokens", 0)),
+                   int(meta.get("n_samples", 0)), meta)
+
+
+def sample_generator(seed: int, dataset: str, index: str) -> torch.Generator:
+    """A CPU generator keyed by ``sha256(f"{seed}|{dataset}|{index}")`` (stable across runs)."""
+    digest = hashlib.sha256(f"{int(seed)}|{dataset}|{index}".encode()).digest()
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
+    return g
+
+
+def draw_noise(mu: torch.Tensor, sigma: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
+    """``n`` i.i.d. rows from N(mu, diag sigma^2), float32 on the CPU."""
+    z = torch.randn(n, mu.shape[-1], generator=g, dtype=torch.float32)
+    return mu.float() + sigma.float() * z

@@ -1,0 +1,355 @@
+"""Training stages of the zoo, mirroring LLaVA-1.5 on the classroom world.
+
+=========  ==========================  ====================================  ===============
+stage      data                        trained                               loss
+=========  ==========================  ====================================  ===============
+``lm``     text only: facts, captions,  language model (embeddings, decoder,  next token, all
+           text-only QA (hint=caption)  head)                                 tokens + answer
+``vision`` image-caption pairs          vision tower (+ a throw-away GRU      contrastive
+                                        caption encoder)                      (InfoNCE)
+``stage1`` image-caption pairs          projector only                        caption tokens
+``stage2`` multiple-choice world tasks  projector (+ language model when the  answer letter
+           (all families, train split)  family tunes it)                      (next token)
+=========  ==========================  ====================================  ===============
+
+The vision tower stays frozen after its own pretraining, as in LLaVA-1.5. Every stage is
+deterministic for its seed on CPU (single thread, fixed data order, no DataLoader
+workers). Multiple-choice prompts are built exactly as :mod:`pidlib.zoo.model` documents.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pidlib.zoo.model import user_prompt, text_prompt
+from pidlib.zoo.vocab import CAPTION_PROMPT
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Steps, batch sizes, learning rates and data sizes of the four stages."""
+
+    lm_steps: int = 300
+    lm_batch: int = 32
+    lm_lr: float = 3e-3
+    vision_steps: int = 200
+    vision_batch: int = 64
+    vision_lr: float = 2e-3
+    stage1_steps: int = 150
+    stage1_batch: int = 32
+    stage1_lr: float = 3e-3
+    stage2_steps: int = 400
+    stage2_batch: int = 32
+    stage2_lr: float = 1.5e-3
+    n_text: int = 3000        # text-only QA samples for LM pretraining
+    n_captions: int = 3000    # image-caption pairs (vision pretraining and stage 1)
+    n_train: int = 1500       # stage-2 samples per task family
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------- encoding
+def _left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, T - len(s):] = torch.tensor(s, dtype=torch.long)
+        mask[i, T - len(s):] = 1
+    return ids, mask
+
+
+def encode_texts(tokenizer, texts: list[str]) -> list[list[int]]:
+    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def encode_multimodal(processor, prompts: list[str], images: list, chunk: int = 256):
+    """Processor over (prompt, image) pairs -> (list of id lists, pixel tensor)."""
+    ids, pix = [], []
+    for a in range(0, len(prompts), chunk):
+        enc = processor(text=prompts[a:a + chunk], images=[im.convert("RGB") for im in images[a:a + chunk]],
+                        return_tensors="pt", padding=True)
+        for row, m in zip(enc["input_ids"], enc["attention_mask"]):
+            ids.append(row[m.bool()].tolist())
+        pix.append(enc["pixel_values"].float())
+    return ids, torch.cat(pix, 0)
+
+
+def mc_prompts(processor, samples) -> list[str]:
+    """Stage-2 prompts (the adapter's prompt) for a list of MCSamples."""
+    from pidlib.data.schema import format_question
+    return [user_prompt(processor, format_question(s)) for s in samples]
+
+
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids for a left-padded batch (as the probe adapter computes them)."""
+    return (mask.cumsum(-1) - 1).clamp_min(0)
+
+
+# ---------------------------------------------------------------------------- data sets
+def text_corpus(processor, schedule: Schedule, seed: int):
+    """LM pretraining sequences: (ids list, answer position list or -1)."""
+    from pidlib.data.schema import format_question
+    from pidlib.world import FAMILIES, fact_sentences, make_sample
+
+    tok = processor.tokenizer
+    rng = np.random.default_rng([seed, 11])
+    texts, answers = [], []
+    facts = fact_sentences()
+    for i in range(schedule.n_text):
+        fam = FAMILIES[i % len(FAMILIES)]
+        s = make_sample(fam, i // len(FAMILIES), seed=seed + 1000, split="train")
+        kind = i % 3
+        if kind == 0:  # plain text: a fact and a caption
+            texts.append(f"{facts[int(rng.integers(len(facts)))]} {s.meta['caption']}")
+            answers.append(None)
+        else:  # text-only QA; the picture is given as a caption hint
+            if fam in ("color", "exist", "shape"):
+                s.hint = s.meta["caption"]
+            texts.append(text_prompt(processor, format_question(s)) + " " + s.answer)
+            answers.append(s.answer)
+    ids = encode_texts(tok, texts)
+    return ids, [len(x) - 1 if a is not None else -1 for x, a in zip(ids, answers)]
+
+
+def caption_pairs(processor, n: int, seed: int, with_prompt: bool):
+    """Image-caption pairs from fresh world scenes (1 or 2 objects)."""
+    from pidlib.world.scene import caption, render, sample_scene
+
+    rng = np.random.default_rng([seed, 23])
+    scenes = [sample_scene(rng, int(rng.integers(1, 3))) for _ in range(n)]
+    caps = [caption(s) for s in scenes]
+    images = [render(s) for s in scenes]
+    if not with_prompt:
+        pix = processor.image_processor(images, return_tensors="pt")["pixel_values"].float()
+        return encode_texts(processor.tokenizer, caps), pix
+    prompts = [user_prompt(processor, CAPTION_PROMPT) + " " + c for c in caps]
+    ids, pix = encode_multimodal(processor, prompts, images)
+    n_cap = [len(x) for x in encode_texts(processor.tokenizer, caps)]
+    return ids, pix, n_cap
+
+
+def mc_train_set(processor, schedule: Schedule, seed: int):
+    """Stage-2 training set: all task families interleaved, ``train`` split."""
+    from pidlib.world import make_samples, FAMILIES
+
+    samples = make_samples("all", schedule.n_train * len(FAMILIES), seed=seed, split="train")
+    ids, pix = encode_multimodal(processor, mc_prompts(processor, samples), [s.image for s in samples])
+    tok = processor.tokenizer
+    target = torch.tensor([tok.convert_tokens_to_ids(s.answer) for s in samples])
+    return ids, pix, target
+
+
+# ---------------------------------------------------------------------------- loop
+def _optimizer(params, lr: float, steps: int):
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warm = max(1, steps // 20)
+
+    def f(step):
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, steps - warm)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+def _batches(n: int, batch: int, steps: int, seed: int):
+    rng = np.random.default_rng([seed, 31])
+    order = np.array([], dtype=np.int64)
+    for _ in range(steps):
+        if len(order) < batch:
+            order = np.concatenate([order, rng.permutation(n)])
+        idx, order = order[:batch], order[batch:]
+        yield torch.from_numpy(np.sort(idx))
+
+
+def _loop(name: str, params: list, lr: float, steps: int, batch: int, n: int, seed: int,
+          loss_fn: Callable, progress: bool, callback: Callable | None = None) -> list[float]:
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
+    opt, sched = _optimizer(params, lr, steps)
+    losses = []
+    bar = tqdm(total=steps, desc=name, disable=not progress, mininterval=2.0, leave=False)
+    for step, idx in enumerate(_batches(n, batch, steps, seed)):
+        loss = loss_fn(idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if callback is not None:
+            callback(step + 1)
+    bar.close()
+    return losses
+
+
+def _set_trainable(model, modules: list[nn.Module]) -> list[nn.Parameter]:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = []
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(True)
+            params.append(p)
+    return params
+
+
+def _lm_modules(model):
+    return [model.model.language_model, model.lm_head]
+
+
+def _seq_loss(model, ids, mask, target_mask, pixel_values=None):
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                pixel_values=pixel_values, use_cache=False)
+    logits = out.logits[:, :-1].float()
+    tgt = ids[:, 1:]
+    tm = target_mask[:, 1:].bool()
+    return F.cross_entropy(logits[tm], tgt[tm])
+
+
+def train_lm(model, processor, s: Schedule, seed: int, progress: bool = True) -> list[float]:
+    """Language-model pretraining on text (facts, captions, text-only QA)."""
+    model.train()
+    seqs, ans = text_corpus(processor, s, seed)
+    pad = processor.tokenizer.pad_token_id
+    params = _set_trainable(model, _lm_modules(model))
+
+    def loss_fn(idx):
+        ids, mask = _left_pad([seqs[i] for i in idx], pad)
+        T = ids.shape[1]
+        loss = _seq_loss(model, ids, mask, mask)
+        # extra weight on the answer letters so QA is learned, not only the template
+        amask = torch.zeros_like(mask)
+        for r, i in enumerate(idx.tolist()):
+            if ans[i] >= 0:
+                amask[r, T - 1] = 1
+        if amask.any():
+            loss = loss + _seq_loss(model, ids, mask, amask)
+        return loss
+
+    return _loop("lm", params, s.lm_lr, s.lm_steps, s.lm_batch, len(seqs), seed, loss_fn, progress)
+
+
+class _CaptionEncoder(nn.Module):
+    """Throw-away caption encoder for contrastive vision pretraining (GRU over words)."""
+
+    def __init__(self, vocab: int, dim: int, pad: int):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim, padding_idx=pad)
+        self.gru = nn.GRU(dim, dim, batch_first=True)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, ids, mask):
+        h, _ = self.gru(self.emb(ids))  # left padded: the last position is the last word
+        return self.out(h[:, -1])
+
+
+def train_vision(model, processor, s: Schedule, seed: int, progress: bool = True) -> list[float]:
+    """Contrastive (CLIP-style InfoNCE) pretraining of the vision tower on image-caption pairs.
+
+    The image embedding is the mean of the last-layer patch features (what the projector
+    reads), through a linear head; the caption embedding comes from a small GRU. Both
+    heads are discarded afterwards.
+    """
+    model.train()
+    caps, pix = caption_pairs(processor, s.n_captions, seed, with_prompt=False)
+    tok = processor.tokenizer
+    dim = model.config.vision_config.hidden_size
+    torch.manual_seed(seed)
+    txt = _CaptionEncoder(len(tok), dim, tok.pad_token_id)
+    head = nn.Linear(dim, dim)
+    scale = nn.Parameter(torch.tensor(math.log(10.0)))
+    vt = model.model.vision_tower
+    params = _set_trainable(model, [vt]) + list(txt.parameters()) + list(head.parameters()) + [scale]
+
+    def loss_fn(idx):
+        ids, mask = _left_pad([caps[i] for i in idx], tok.pad_token_id)
+        feats = vt(pixel_values=pix[idx]).last_hidden_state[:, 1:].mean(1)
+        a = F.normalize(head(feats), dim=-1)
+        b = F.normalize(txt(ids, mask), dim=-1)
+        logits = scale.exp().clamp(max=100) * a @ b.T
+        # identical captions in a batch are positives of each other
+        same = torch.tensor([[caps[i] == caps[j] for j in idx.tolist()] for i in idx.tolist()])
+        t = same.float() / same.float().sum(1, keepdim=True)
+        return 0.5 * (F.cross_entropy(logits, t) + F.cross_entropy(logits.T, t.T))
+
+    return _loop("vision", params, s.vision_lr, s.vision_steps, s.vision_batch, len(caps), seed,
+                 loss_fn, progress)
+
+
+def train_stage1(model, processor, s: Schedule, seed: int, progress: bool = True,
+                 callback: Callable | None = None) -> list[float]:
+    """Stage 1 (feature alignment): projector only, captioning."""
+    model.train()
+    seqs, pix, n_cap = caption_pairs(processor, s.n_captions, seed + 1, with_prompt=True)
+    pad = processor.tokenizer.pad_token_id
+    params = _set_trainable(model, [model.model.multi_modal_projector])
+
+    def loss_fn(idx):
+        ids, mask = _left_pad([seqs[i] for i in idx], pad)
+        T = ids.shape[1]
+        tmask = torch.zeros_like(mask)
+        for r, i in enumerate(idx.tolist()):
+            tmask[r, T - n_cap[i]:] = 1
+        return _seq_loss(model, ids, mask, tmask, pixel_values=pix[idx])
+
+    return _loop("stage1", params, s.stage1_lr, s.stage1_steps, s.stage1_batch, len(seqs), seed,
+                 loss_fn, progress, callback)
+
+
+def train_stage2(model, processor, s: Schedule, seed: int, tune_lm: bool, progress: bool = True,
+                 callback: Callable | None = None) -> list[float]:
+    """Stage 2 (visual instruction tuning) on the multiple-choice tasks of every family.
+
+    Trains the projector, and the language model too when ``tune_lm``; loss is the
+    cross-entropy of the answer letter at the last prompt position (full vocabulary).
+    """
+    model.train()
+    seqs, pix, target = mc_train_set(processor, s, seed)
+    pad = processor.tokenizer.pad_token_id
+    mods = [model.model.multi_modal_projector] + (_lm_modules(model) if tune_lm else [])
+    params = _set_trainable(model, mods)
+
+    def loss_fn(idx):
+        ids, mask = _left_pad([seqs[i] for i in idx], pad)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
+                    pixel_values=pix[idx], logits_to_keep=1, use_cache=False)
+        return F.cross_entropy(out.logits[:, -1].float(), target[idx])
+
+    return _loop("stage2", params, s.stage2_lr, s.stage2_steps, s.stage2_batch, len(seqs), seed,
+                 loss_fn, progress, callback)
+
+
+@torch.no_grad()
+def mc_accuracy(model, processor, samples, batch: int = 64) -> dict[str, float]:
+    """Argmax-over-option-letters accuracy per task family (a quick check, not the probes)."""
+    was_training = model.training
+    model.eval()
+    ids, pix = encode_multimodal(processor, mc_prompts(processor, samples), [x.image for x in samples])
+    tok = processor.tokenizer
+    hits: dict[str, list[int]] = {}
+    for a in range(0, len(samples), batch):
+        sl = list(range(a, min(a + batch, len(samples))))
+        i_, m_ = _left_pad([ids[i] for i in sl], tok.pad_token_id)
+        logits = model(input_ids=i_, attention_mask=m_, position_ids=positions(m_),
+                       pixel_values=pix[sl], logits_to_keep=1, use_cache=False).logits[:, -1]
+        for r, i in enumerate(sl):
+            smp = samples[i]
+            letter_ids = tok.convert_tokens_to_ids(list(smp.letters))
+            pred = smp.letters[int(torch.argmax(logits[r, letter_ids]))]
+            hits.setdefault(smp.meta["task"], []).append(int(pred == smp.answer))
+    model.train(was_training)
+    return {k: float(np.mean(v)) for k, v in sorted(hits.items())}

@@ -1,0 +1,281 @@
+"""Per-family checks of the adapter + probe pipeline on tiny random-init models (fp32, CPU).
+
+For every supported family:
+- the merged-embedding path (what the probes feed the model) reproduces the model's own
+  logits computed from ``input_ids`` + pixel inputs;
+- the visual-only row differs from the full row exactly on the question span, the
+  language-only row exactly on the image span;
+- a batch (left-padded, different lengths) gives the per-sample results;
+- the logit lens at the last layer equals the model's logits.
+Family traps: Qwen2/2.5-VL 3-D M-RoPE positions; Gemma3 token_type_ids and scaled embeddings.
+"""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from pidlib.models import Adapter, Prepared, adapter_for  # noqa: E402
+from pidlib.models import tiny  # noqa: E402
+from pidlib.probes import compute_noise_stats, lens_logits  # noqa: E402
+from pidlib.probes.pipeline import ProbeItem, forward_rows, probe_batch, probe_rows  # noqa: E402
+
+BODIES = [
+    "Question: What color is the circle ?\nOptions:\nA. red\nB. green\nC. blue\n"
+    "Answer with the option's letter from the given choices directly.",
+    "Question: How many ?\nOptions:\nA. one\nB. two\nAnswer with the option's letter from the given choices directly.",
+    "Hint: there is a red square on the left\nQuestion: What shape is on the left ?\nOptions:\n"
+    "A. circle\nB. square\nC. triangle\nD. yes\nAnswer with the option's letter from the given choices directly.",
+]
+N_OPTS = [3, 2, 4]
+
+
+class Case:
+    """An adapter, probe items and the model's own last-position logits for each item."""
+
+    def __init__(self, adapter, items, reference):
+        self.adapter, self.items, self.reference = adapter, items, reference
+        self.noise = compute_noise_stats(adapter, [it.prepared for it in items], progress=False)
+
+
+def manual_item(tok, index, body, block, vision, n_opts):
+    """Prepared built from ids directly: "USER:" + image block + body + " ASSISTANT:"."""
+    pre = tok("USER:")["input_ids"] + list(block)
+    b = tok(body, add_special_tokens=False)["input_ids"]
+    post = tok(" ASSISTANT:", add_special_tokens=False)["input_ids"]
+    ids = torch.tensor(pre + b + post)
+    mask = torch.zeros(len(ids), dtype=torch.bool)
+    mask[len(pre):len(pre) + len(b)] = True
+    prompt = "USER: <image>\n" + body + " ASSISTANT:"
+    return ProbeItem(str(index), n_opts, "A", Prepared(ids, mask, vision, prompt))
+
+
+def build_llava():
+    from PIL import Image
+
+    from pidlib.data.schema import MCSample
+
+    model, proc = tiny.tiny_llava()
+    a = adapter_for(model, proc)
+    rng = np.random.RandomState(0)
+    items = []
+    qs = [("What color is the circle ?", ["red", "green", "blue"], None),
+          ("How many ?", ["one", "two"], None),
+          ("What shape is on the left ?", ["circle", "square", "triangle", "yes"], "there is a red square")]
+    for i, (q, opts, hint) in enumerate(qs):
+        img = Image.fromarray((rng.rand(18 + i, 20, 3) * 255).astype("uint8"))
+        s = MCSample(str(i), q, opts, "A", img, hint=hint)
+        items.append(ProbeItem(s.index, len(opts), "A", a.prepare(s)))
+
+    def reference(it):
+        out = model(input_ids=it.prepared.input_ids[None], **it.prepared.vision_inputs)
+        return out.logits[0, -1]
+    return Case(a, items, reference)
+
+
+def build_qwen(kind):
+    model, tok = tiny.tiny_qwen2_vl(kind)
+    a = adapter_for(model, None, tok)
+    c = model.config
+    grids = [(1, 4, 4), (1, 4, 8), (1, 8, 4)]
+    items = []
+    g = torch.Generator().manual_seed(1)
+    for i, (body, k, grid) in enumerate(zip(BODIES, N_OPTS, grids)):
+        t, h, w = grid
+        n_tok = t * h * w // 4
+        pv = torch.randn(t * h * w, 3 * 2 * 4 * 4, generator=g)
+        block = [c.vision_start_token_id] + [c.image_token_id] * n_tok + [c.vision_end_token_id]
+        vis = {"pixel_values": pv, "image_grid_thw": torch.tensor([grid])}
+        items.append(manual_item(tok, i, body, block, vis, k))
+
+    def reference(it):
+        ids = it.prepared.input_ids[None]
+        out = model(input_ids=ids, mm_token_type_ids=(ids == c.image_token_id).int(),
+                    **it.prepared.vision_inputs)
+        return out.logits[0, -1]
+    return Case(a, items, reference)
+
+
+def build_gemma3():
+    model, tok = tiny.tiny_gemma3()
+    a = adapter_for(model, None, tok)
+    c = model.config
+    g = torch.Generator().manual_seed(2)
+    items = []
+    for i, (body, k) in enumerate(zip(BODIES, N_OPTS)):
+        block = [c.boi_token_id] + [c.image_token_id] * c.mm_tokens_per_image + [c.eoi_token_id]
+        vis = {"pixel_values": torch.randn(1, 3, 16, 16, generator=g)}
+        items.append(manual_item(tok, i, body, block, vis, k))
+
+    def reference(it):
+        ids = it.prepared.input_ids[None]
+        out = model(input_ids=ids, token_type_ids=(ids == c.image_token_id).long(),
+                    **it.prepared.vision_inputs)
+        return out.logits[0, -1]
+    return Case(a, items, reference)
+
+
+def build_generic(family):
+    """InternVL, Idefics3, PaliGemma, LLaVA-OneVision: placeholder count from the features."""
+    model, tok = tiny.tiny_family(family)
+    a = adapter_for(model, None, tok)
+    img = a.image_token_id
+    g = torch.Generator().manual_seed(3)
+    shapes = {"internvl": (1, 3, 16, 16), "idefics3": (1, 1, 3, 16, 16), "paligemma": (1, 3, 16, 16),
+              "llava_onevision": (1, 3, 3, 16, 16)}
+    items = []
+    for i, (body, k) in enumerate(zip(BODIES, N_OPTS)):
+        vis = {"pixel_values": torch.randn(*shapes[family], generator=g)}
+        if family == "llava_onevision":
+            vis["image_sizes"] = torch.tensor([[16, 32]])
+        n = a.image_features(Prepared(torch.tensor([img]), torch.tensor([True]), vis)).shape[0]
+        items.append(manual_item(tok, i, body, [img] * n, vis, k))
+
+    def reference(it):
+        ids = it.prepared.input_ids[None]
+        extra = {"token_type_ids": torch.zeros_like(ids)} if family == "paligemma" else {}
+        return model(input_ids=ids, **it.prepared.vision_inputs, **extra).logits[0, -1]
+    return Case(a, items, reference)
+
+
+BUILDERS = {
+    "internvl": lambda: build_generic("internvl"),
+    "idefics3": lambda: build_generic("idefics3"),
+    "paligemma": lambda: build_generic("paligemma"),
+    "llava_onevision": lambda: build_generic("llava_onevision"),
+    "llava": build_llava,
+    "qwen2_vl": lambda: build_qwen("qwen2_vl"),
+    "qwen2_5_vl": lambda: build_qwen("qwen2_5_vl"),
+    "gemma3": build_gemma3,
+}
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def case(request):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        yield BUILDERS[request.param]()
+
+
+def _full_logits(case, it, adapter=None):
+    adapter = adapter or case.adapter
+    rows, _, _ = probe_rows(adapter, it, case.noise, seed=0, dataset="t")
+    p = it.prepared
+    logits, _ = forward_rows(adapter, [rows[0]], [p.input_ids], [p.vision_inputs])
+    return logits[0, -1]
+
+
+@torch.no_grad()
+def test_merged_path_reproduces_model_logits(case):
+    for it in case.items:
+        ref = case.reference(it)
+        got = _full_logits(case, it)
+        assert torch.allclose(got, ref, atol=1e-5, rtol=1e-4), (got - ref).abs().max()
+
+
+@torch.no_grad()
+def test_noise_replaces_only_the_intended_span(case):
+    a = case.adapter
+    for it in case.items:
+        (full, vis, lang), x1, x2 = probe_rows(a, it, case.noise, seed=0, dataset="t")
+        q = it.prepared.question_mask
+        img = a.image_mask(it.prepared.input_ids)
+        assert img.sum() > 0 and q.sum() > 0
+        d_vis = (vis != full).any(-1)
+        d_lang = (lang != full).any(-1)
+        assert torch.equal(d_vis, q)
+        assert torch.equal(d_lang, img)
+        # X1 / X2 are the means of the replaced spans of the full row
+        assert torch.allclose(x1, full[img].float().mean(0), atol=1e-6)
+        assert torch.allclose(x2, full[q].float().mean(0), atol=1e-6)
+        # noise is keyed by (seed, dataset, index): same key, same rows; other seed differs
+        (_, vis2, lang2), _, _ = probe_rows(a, it, case.noise, seed=0, dataset="t")
+        assert torch.equal(vis, vis2) and torch.equal(lang, lang2)
+        (_, vis3, _), _, _ = probe_rows(a, it, case.noise, seed=1, dataset="t")
+        assert not torch.equal(vis, vis3)
+
+
+@torch.no_grad()
+def test_batched_equals_per_sample_with_left_padding(case):
+    a = case.adapter
+    lengths = {len(it.prepared.input_ids) for it in case.items}
+    assert len(lengths) == len(case.items)  # padding really happens
+    batched = probe_batch(a, case.items, case.noise, seed=3, dataset="t", tau=0.0, layers=True)
+    single = [probe_batch(a, [it], case.noise, seed=3, dataset="t", tau=0.0, layers=True)[0]
+              for it in case.items]
+    for rb, rs in zip(batched, single):
+        assert rb["index"] == rs["index"] and rb["pred"] == rs["pred"]
+        for col in ("x1", "x2", "p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang"):
+            np.testing.assert_allclose(rb[col], rs[col], atol=2e-5, rtol=1e-4, err_msg=col)
+        for col in ("mass_full", "mass_vis", "mass_lang"):
+            assert rb[col] == pytest.approx(rs[col], rel=1e-4, abs=1e-7)
+        assert len(rb["p_full"]) == 4 and len(rb["lens_full"]) == 4 * len(a.decoder_layers())
+        assert abs(float(np.sum(rb["p_full"])) - 1) < 1e-5
+
+
+@torch.no_grad()
+def test_logit_lens_last_layer_equals_model_logits(case):
+    a = case.adapter
+    it = case.items[0]
+    rows, _, _ = probe_rows(a, it, case.noise, seed=0, dataset="t")
+    p = it.prepared
+    logits, captured = forward_rows(a, list(rows), [p.input_ids] * 3, [p.vision_inputs] * 3,
+                                    capture=True)
+    lens = lens_logits(a, captured)
+    assert lens.shape[0] == len(a.decoder_layers())
+    assert torch.allclose(lens[-1], logits[:, -1].float(), atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(lens[0], lens[-1], atol=1e-3)  # earlier layers read differently
+
+
+def test_qwen_needs_3d_rope_positions():
+    """With 1-D positions (the paper's fallback in its noised probes) logits differ."""
+    for kind in ("qwen2_vl", "qwen2_5_vl"):
+        case = build_qwen(kind)
+        flat = adapter_for(case.adapter.model, None, case.adapter.tokenizer)
+        flat.position_ids = lambda ids, am, vis: Adapter.position_ids(flat, ids, am, vis)
+        diffs = []
+        with torch.no_grad():
+            for it in case.items:
+                ref = case.reference(it)
+                assert torch.allclose(_full_logits(case, it), ref, atol=1e-5, rtol=1e-4)
+                diffs.append(float((_full_logits(case, it, flat) - ref).abs().max()))
+        assert max(diffs) > 1e-4, (kind, diffs)
+
+
+@torch.no_grad()
+def test_gemma3_token_type_ids_and_scaled_embeddings():
+    case = build_gemma3()
+    a = case.adapter
+    it = case.items[0]
+    ids = it.prepared.input_ids
+    # embeddings are scaled by sqrt(hidden) inside get_input_embeddings()
+    w = a.model.get_input_embeddings().weight
+    d = a.text_config.hidden_size
+    assert torch.allclose(a.embed(ids), w[ids] * torch.tensor(d ** 0.5, dtype=w.dtype), atol=1e-5)
+    # without token_type_ids (no bidirectional image block) the logits differ
+    ref = case.reference(it)
+    plain = adapter_for(a.model, None, a.tokenizer)
+    plain.row_inputs = lambda ids, am: {}
+    got = _full_logits(case, it, plain)
+    assert float((got - ref).abs().max()) > 1e-4
+
+
+@torch.no_grad()
+def test_multi_token_option_is_length_normalized():
+    case = BUILDERS["llava"]()
+    a, it = case.adapter, case.items[1]
+    tok = a.tokenizer
+    A, B, C = (tok.convert_tokens_to_ids(x) for x in "ABC")
+    item = ProbeItem(it.index, 2, "A", it.prepared, option_ids=[[A], [B, C]])
+    row = probe_batch(a, [item], case.noise, seed=0, dataset="t", tau=0.0)[0]
+    ids = it.prepared.input_ids
+    lp = torch.log_softmax(a.model(input_ids=torch.cat([ids, torch.tensor([B])])[None],
+                                   **it.prepared.vision_inputs).logits[0, -2:].float(), -1)
+    sA, sBC = lp[0, A], (lp[0, B] + lp[1, C]) / 2
+    want = torch.softmax(torch.stack([sA, sBC]), 0)
+    np.testing.assert_allclose(row["p_full"][:2], want.numpy(), atol=1e-5)
+    assert row["mass_full"] == pytest.approx(float(sA.exp() + sBC.exp()), rel=1e-4)
