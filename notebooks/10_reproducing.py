@@ -68,13 +68,17 @@ if exec_report and Path(exec_report).exists():
 # %% [markdown]
 # ## Execution report
 #
-# How long each chapter notebook took to execute in this build, and with which
-# parameters (this chapter itself runs last and is not in its own report).
+# How long each chapter notebook took to execute, and with which parameters. A notebook
+# whose inputs (its source, its parameters, the `pidlib` sources and the files under
+# `data/`) are unchanged since an earlier build is reused from `_build/exec_cache`
+# (`reused`, grey in the figure, with the time of that earlier execution). This chapter
+# itself runs last and is not in its own report.
 
 # %% tags=["hide-input"]
 if report:
     rep = pd.DataFrame([{"notebook": r["notebook"], "status": r["status"], "seconds": r["seconds"],
-                         "parameters": json.dumps(r["parameters"])} for r in report["notebooks"]])
+                         "reused": bool(r.get("cached", False)), "parameters": json.dumps(r["parameters"])}
+                        for r in report["notebooks"]])
     glue("exec_total", float(rep.seconds.sum()))
     glue("exec_n", int(len(rep)))
     md(f"Built on {report['date']} with `{report['command']}`; package versions: "
@@ -85,11 +89,14 @@ else:
     md("This notebook was executed outside the book's build driver, so there is no execution report; "
        "run `make book` to get one.")
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Execution time of each chapter notebook in this build (seconds, papermill, including kernel start).", "name": "fig-exec-times"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Execution time of each chapter notebook (seconds, papermill, including kernel start): green when executed in this build, grey when reused from an earlier build with unchanged inputs, red when it failed.", "name": "fig-exec-times"}}
 if rep is not None and len(rep):
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(rep) + 1))
-    sns.barplot(data=rep, y="notebook", x="seconds", hue="status", palette={"ok": "#55a868", "failed": "#c44e52"},
-                ax=ax, legend=False)
+    colors = ["#c44e52" if s != "ok" else ("#8c8c8c" if reused else "#55a868")
+              for s, reused in zip(rep.status, rep.reused)]
+    ax.barh(rep.notebook, rep.seconds, color=colors)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
     ax.set_ylabel("")
     fig.tight_layout()
     plt.show()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import hashlib
 import json
 import os
 import shutil
@@ -106,6 +107,25 @@ def _execute(src: Path, dst: Path, params: dict, cwd: Path, timeout: int) -> dic
     return row
 
 
+def inputs_digest(root: Path) -> str:
+    """Hash of everything a cache-mode notebook reads besides itself: the package's
+    sources, ``data/paper``, ``data/results`` and the cached runs (meta files and part names
+    and sizes; parts are immutable once written)."""
+    h = hashlib.sha256()
+    files = sorted((root / "pidlib").rglob("*.py"))
+    for sub in ("data/paper", "data/results"):
+        files += sorted(p for p in (root / sub).rglob("*") if p.is_file()) if (root / sub).exists() else []
+    for f in files:
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    runs = root / "data" / "runs"
+    if runs.exists():
+        for f in sorted(p for p in runs.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes() if f.suffix == ".json" else str(f.stat().st_size).encode())
+    return h.hexdigest()
+
+
 def _mark_injected(nb_path: Path) -> None:
     """Collapse papermill's injected-parameters cell in the rendered book (input hidden)."""
     nb = json.loads(nb_path.read_text())
@@ -119,8 +139,14 @@ def _mark_injected(nb_path: Path) -> None:
         nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
-def execute_all(root: Path, staging: Path, *, fresh: bool, jobs: int, timeout: int, only=None) -> list[dict]:
-    """Execute the staged notebooks (RUN_LAST ones at the end); write the execution report."""
+def execute_all(root: Path, staging: Path, *, fresh: bool, jobs: int, timeout: int, only=None,
+                use_cache: bool = True) -> list[dict]:
+    """Execute the staged notebooks (RUN_LAST ones at the end); write the execution report.
+
+    In cache mode an executed notebook is reused from ``_build/exec_cache`` when the
+    notebook, its parameters and :func:`inputs_digest` are unchanged (the report marks it
+    ``cached`` with the time of the original execution).
+    """
     nbs = [staging / nb.relative_to(root) for nb in toc_notebooks(root)]
     if only:
         nbs = [nb for nb in nbs if any(o in nb.stem for o in only)]
@@ -130,13 +156,33 @@ def execute_all(root: Path, staging: Path, *, fresh: bool, jobs: int, timeout: i
     report_path = staging / "notebooks" / REPORT_NAME
     rows: list[dict] = []
 
+    cache_dir = root / "_build" / "exec_cache"
+    digest = inputs_digest(root) if use_cache and not fresh else None
+
     def run(nb: Path, extra: dict | None = None) -> dict:
         params = dict(base, **(extra or {}))
+        key = None
+        if digest is not None and not extra:
+            key = hashlib.sha256(nb.read_bytes() + json.dumps(params, sort_keys=True).encode()
+                                 + digest.encode()).hexdigest()[:20]
+            hit = cache_dir / f"{nb.stem}.{key}.ipynb"
+            meta = hit.with_suffix(".json")
+            if hit.exists() and meta.exists():
+                shutil.copy2(hit, nb)
+                row = dict(json.loads(meta.read_text()), cached=True)
+                print(f"  cached {row['seconds']:7.1f} s  {nb.name} (inputs unchanged; executed earlier)", flush=True)
+                return row
         tmp = nb.with_suffix(".executing.ipynb")
         row = _execute(nb, tmp, params, root, timeout)
         if tmp.exists():
             os.replace(tmp, nb)
             _mark_injected(nb)
+        if key is not None and row["status"] == "ok":
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            for old in cache_dir.glob(f"{nb.stem}.*"):
+                old.unlink()
+            shutil.copy2(nb, cache_dir / f"{nb.stem}.{key}.ipynb")
+            (cache_dir / f"{nb.stem}.{key}.json").write_text(json.dumps(row))
         print(f"  {row['status']:6s} {row['seconds']:7.1f} s  {nb.name}", flush=True)
         return row
 
@@ -159,8 +205,9 @@ def _write_report(path: Path, rows: list[dict], base: dict) -> None:
 
 def build_html(staging: Path, root: Path, *, strict: bool = True) -> int:
     """Run Jupyter Book on the staged sources; HTML lands in ``<root>/_build/html``."""
-    cmd = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(staging), "--path-output", str(root),
-           "--builder", "html", "--all"]
+    jb = Path(sys.executable).parent / "jupyter-book"
+    launcher = [str(jb)] if jb.exists() else [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+    cmd = launcher + ["build", str(staging), "--path-output", str(root), "--builder", "html", "--all"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     print("$", " ".join(cmd), flush=True)
@@ -182,22 +229,25 @@ def check_offline_assets(html: Path) -> list[str]:
 
 
 def build(fresh: bool = False, jobs: int = 2, timeout: int = 1800, only=None, execute: bool = True,
-          strict: bool = True) -> int:
+          strict: bool = True, use_cache: bool = True) -> int:
     """The whole build; returns a process exit status."""
     t0 = time.perf_counter()
     root = repo_root()
     staging = root / "_build" / "book_src"
     os.environ.setdefault("PIDLIB_ROOT", str(root))
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # Kernels draw inline (setup_style() also forces it); a plain Agg backend would drop figures.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     stage(root, staging)
     failed = []
     if execute:
-        rows = execute_all(root, staging, fresh=fresh, jobs=jobs, timeout=timeout, only=only)
+        rows = execute_all(root, staging, fresh=fresh, jobs=jobs, timeout=timeout, only=only, use_cache=use_cache)
         failed = [r for r in rows if r["status"] != "ok"]
         for r in failed:
             print(f"\n--- {r['notebook']} failed ---\n{r.get('error', '')}", file=sys.stderr)
     t1 = time.perf_counter()
+    if (root / "_build" / "html").exists():  # no stale pages or downloads from an older build
+        shutil.rmtree(root / "_build" / "html")
     rc = build_html(staging, root, strict=strict)
     html = root / "_build" / "html"
     problems = check_offline_assets(html) if rc == 0 else []
@@ -219,9 +269,10 @@ def main(argv=None) -> int:
     b.add_argument("--only", nargs="*", help="execute only notebooks whose name contains one of these")
     b.add_argument("--no-execute", action="store_true", help="render the committed notebooks without running them")
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    b.add_argument("--no-cache", action="store_true", help="execute every notebook even if its inputs are unchanged")
     args = ap.parse_args(argv)
     return build(fresh=args.fresh, jobs=args.jobs, timeout=args.timeout, only=args.only,
-                 execute=not args.no_execute, strict=not args.no_strict)
+                 execute=not args.no_execute, strict=not args.no_strict, use_cache=not args.no_cache)
 
 
 if __name__ == "__main__":

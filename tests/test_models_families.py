@@ -279,3 +279,16 @@ def test_multi_token_option_is_length_normalized():
     want = torch.softmax(torch.stack([sA, sBC]), 0)
     np.testing.assert_allclose(row["p_full"][:2], want.numpy(), atol=1e-5)
     assert row["mass_full"] == pytest.approx(float(sA.exp() + sBC.exp()), rel=1e-4)
+
+
+@torch.no_grad()
+def test_prefix_sharing_equals_stacked_forward(case):
+    """Full and visual-only rows sharing the prefix KV cache give the same numbers."""
+    a = case.adapter
+    plain = probe_batch(a, case.items, case.noise, seed=4, dataset="t", tau=0.0, layers=True)
+    shared = probe_batch(a, case.items, case.noise, seed=4, dataset="t", tau=0.0, layers=True,
+                         share_prefix=True)
+    for rp, rs in zip(plain, shared):
+        for col in ("p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang"):
+            np.testing.assert_allclose(rp[col], rs[col], atol=2e-5, rtol=1e-4, err_msg=col)
+        assert rp["mass_full"] == pytest.approx(rs["mass_full"], rel=1e-4, abs=1e-7)

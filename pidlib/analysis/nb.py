@@ -43,6 +43,13 @@ def setup_style() -> None:
     """The seaborn style used by every figure."""
     import matplotlib
     import seaborn as sns
+    try:  # in a kernel, draw inline even if MPLBACKEND=Agg is exported (make sets it)
+        from IPython import get_ipython
+        ip = get_ipython()
+        if ip is not None and getattr(ip, "kernel", None) is not None:
+            matplotlib.use("module://matplotlib_inline.backend_inline")
+    except ImportError:  # pragma: no cover
+        pass
     matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (7.0, 3.6)})
     sns.set_theme(context="notebook", style="whitegrid", font="DejaVu Sans")
 

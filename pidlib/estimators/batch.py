@@ -193,10 +193,10 @@ def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P1
         raise ValueError("p_y_x1x2: fewer than 2 outcomes carry probability mass in any row")
 
     dev = torch.device(device)
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)  # noqa: E731
+    t = lambda a: torch.as_tensor(np.array(a), dtype=dtype, device=dev)  # noqa: E731
     X1t, X2t, P1t, P2t, P12t = t(X1), t(X2), t(P1), t(P2), t(P12)
-    fit_t = torch.as_tensor(np.ascontiguousarray(fit_idx), device=dev)
-    eval_t = torch.as_tensor(np.ascontiguousarray(eval_idx), device=dev)
+    fit_t = torch.as_tensor(np.array(fit_idx), device=dev)
+    eval_t = torch.as_tensor(np.array(eval_idx), device=dev)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     e = cfg.embed
     sizes1 = [X1.shape[-1], cfg.hidden] + [cfg.hidden] * cfg.layers + [e * k]

@@ -97,7 +97,8 @@ def tiny_llava(seed: int = 0, image_size: int = 16, patch_size: int = 4, with_pr
 
 
 def llava_processor(tok, image_size: int = 16, patch_size: int = 4):
-    from transformers import CLIPImageProcessor, LlavaProcessor
+    from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+    from transformers import LlavaProcessor
 
     ip = CLIPImageProcessor(size={"shortest_edge": image_size},
                             crop_size={"height": image_size, "width": image_size})

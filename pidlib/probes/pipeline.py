@@ -18,17 +18,18 @@ embedding (as the model scales it).
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Iterable
 
 import torch
 
-from pidlib.models.base import AdapterError, Prepared
+from pidlib.models.base import Adapter, AdapterError, Prepared
 from pidlib.probes.lens import capture_last_position, lens_logits
 from pidlib.probes.noise import NoiseStats, RunningMoments, draw_noise, sample_generator
 from pidlib.probes.scoring import DEFAULT_TAU, letter_token_ids, option_distribution, pad_options
 
-__all__ = ["ProbeItem", "probe_rows", "forward_rows", "probe_batch", "compute_noise_stats", "run_probes", "PROBES"]
+__all__ = ["ProbeItem", "probe_rows", "forward_rows", "forward_shared_prefix", "probe_batch", "compute_noise_stats", "run_probes", "PROBES"]
 
 PROBES = ("full", "vis", "lang")
 _LETTERS = "ABCDEFGH"
@@ -85,6 +86,78 @@ def forward_rows(adapter, embeds: list, ids: list, vision: list, n_keep: int = 1
     return adapter.forward_logits(E, M, pos, extra, n_keep), None
 
 
+def _pad_left(rows: list, T: int, fill):
+    out = rows[0].new_full((len(rows), T) + tuple(rows[0].shape[1:]), fill)
+    for r, x in enumerate(rows):
+        if len(x):
+            out[r, T - len(x):] = x
+    return out
+
+
+def forward_shared_prefix(adapter, embeds: list, ids: list, vision: list, q_starts: list[int],
+                          capture: bool = False):
+    """Like :func:`forward_rows` for rows [full_b, vis_b, lang_b]*B, but the full and
+    visual-only rows of a sample share the key/value cache of their common prefix (all
+    tokens before the question), computed once.
+
+    Three forwards: the B prefixes (left-padded, ``use_cache=True``); the 2B suffixes
+    (question and after; each left-padded inside the suffix block, so padding may sit
+    between prefix and suffix -- masked) on the cache repeated twice; the B language-only
+    rows in full. Position ids come from the adapter on the whole (prefix + suffix)
+    sequence and are sliced, so M-RoPE ids stay exact. Returns logits (3B, 1, V) and, with
+    ``capture``, per-layer last-position states in the usual row order.
+    """
+    dev = adapter.device
+    B = len(q_starts)
+    full = [embeds[3 * b] for b in range(B)]
+    vis = [embeds[3 * b + 1] for b in range(B)]
+    P = max(q_starts)
+    S = max(len(full[b]) - q_starts[b] for b in range(B))
+    pad = adapter.pad_token_id
+    # whole-sequence ids / mask for the 2B suffix rows (full_b, vis_b interleaved)
+    pre_ids = _pad_left([ids[3 * b][:q_starts[b]].cpu() for b in range(B)], P, pad)
+    pre_m = _pad_left([torch.ones(q_starts[b], dtype=torch.long) for b in range(B)], P, 0)
+    suf_ids = _pad_left([ids[3 * b][q_starts[b]:].cpu() for b in range(B)], S, pad)
+    suf_m = _pad_left([torch.ones(len(full[b]) - q_starts[b], dtype=torch.long) for b in range(B)], S, 0)
+    all_ids = torch.cat([pre_ids, suf_ids], 1).to(dev)
+    all_m = torch.cat([pre_m, suf_m], 1).to(dev)
+    row_vis = [vision[3 * b] for b in range(B)]
+    pos = adapter.position_ids(all_ids, all_m, row_vis)
+    pre_e = _pad_left([full[b][:q_starts[b]] for b in range(B)], P, 0)
+    out = adapter.model(inputs_embeds=pre_e, attention_mask=all_m[:, :P],
+                        position_ids=None if pos is None else pos[..., :P], use_cache=True,
+                        logits_to_keep=1)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(2)
+    suf_e = []
+    for b in range(B):
+        suf_e += [full[b][q_starts[b]:], vis[b][q_starts[b]:]]
+    suf_e = _pad_left(suf_e, S, 0)
+    if pos is None:
+        pos2 = None
+    elif pos.ndim == 2:                     # (B, T)
+        pos2 = pos[:, P:].repeat_interleave(2, 0)
+    else:                                   # (3, B, T) M-RoPE
+        pos2 = pos[..., P:].repeat_interleave(2, 1)
+    layers = adapter.decoder_layers() if capture else None
+    with (capture_last_position(layers) if capture else nullcontext([])) as st_suf:
+        lg_suf = adapter.model(inputs_embeds=suf_e, attention_mask=all_m.repeat_interleave(2, 0),
+                               position_ids=pos2, past_key_values=cache, use_cache=True,
+                               logits_to_keep=1).logits[:, -1:]
+    lang = [embeds[3 * b + 2] for b in range(B)]
+    lg_lang, st_lang = forward_rows(adapter, lang, [ids[3 * b + 2] for b in range(B)], row_vis, 1,
+                                    capture=capture)
+    order = []
+    for b in range(B):
+        order += [2 * b, 2 * b + 1, 2 * B + b]
+    idx = torch.tensor(order, device=lg_suf.device)
+    logits = torch.cat([lg_suf, lg_lang.to(lg_suf.dtype)], 0)[idx]
+    captured = None
+    if capture:
+        captured = [torch.cat([a, c], 0)[idx] for a, c in zip(st_suf, st_lang)]
+    return logits, captured
+
+
 @torch.no_grad()
 def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, dataset: str = ""):
     """The three input-embedding rows of one sample and its X1, X2.
@@ -123,8 +196,14 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
 @torch.no_grad()
 def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int = 0,
                 dataset: str = "", tau: float = DEFAULT_TAU, layers: bool = False,
-                width: int = K_MAX, _cache: dict | None = None) -> list[dict]:
+                width: int = K_MAX, share_prefix: bool = False,
+                _cache: dict | None = None) -> list[dict]:
     """Probe a batch of samples with one stacked forward (3 rows per sample).
+
+    With ``share_prefix`` the full and visual-only rows reuse the key/value cache of their
+    common prefix (:func:`forward_shared_prefix`); same numbers within float tolerance.
+    Families with extra per-token inputs (Gemma3, PaliGemma token types) always use the
+    plain stacked forward.
 
     Returns one row dict per item with the columns of "Probe run rows" (ARCHITECTURE.md).
     """
@@ -137,7 +216,11 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
         vision += [it.prepared.vision_inputs] * 3
         per_item.append((x1, x2, _option_ids(adapter, it, cache)))
 
-    logits, captured = forward_rows(adapter, embeds, ids, vision, 1, capture=layers)
+    if share_prefix and type(adapter).row_inputs is Adapter.row_inputs:
+        q_starts = [int(it.prepared.question_mask.int().argmax()) for it in items]
+        logits, captured = forward_shared_prefix(adapter, embeds, ids, vision, q_starts, capture=layers)
+    else:
+        logits, captured = forward_rows(adapter, embeds, ids, vision, 1, capture=layers)
     logp = torch.log_softmax(logits[:, -1].float(), -1)          # (3B, V)
     first = [[c[0] for c in conts] for _, _, conts in per_item]
     scores = [logp[3 * b:3 * b + 3][:, f] for b, f in enumerate(first)]  # each (3, k)
@@ -223,7 +306,7 @@ def compute_noise_stats(adapter, samples: Iterable, *, meta: dict | None = None,
 def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                tau: float = DEFAULT_TAU, seed: int = 0, layers: bool = False,
                noise_stats: NoiseStats, progress: bool = True, on_error: str = "raise",
-               samples: list | None = None) -> dict:
+               samples: list | None = None, share_prefix: bool = False) -> dict:
     """Probe every sample of ``dataset`` (or ``samples``) not yet in ``store``.
 
     Parameters
@@ -267,7 +350,8 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                 skipped.append((s.index, str(e)))
         if items:
             rows = probe_batch(adapter, items, noise_stats, seed=seed, dataset=dataset.name,
-                               tau=tau, layers=layers, width=width, _cache=cache)
+                               tau=tau, layers=layers, width=width, share_prefix=share_prefix,
+                               _cache=cache)
             store.append(rows)
             n_new += len(rows)
         bar.update(min(batch_size, len(todo) - start))

@@ -24,8 +24,8 @@ COLORS = {
     "yellow": (235, 215, 40),
 }
 COLOR_NAMES = tuple(COLORS)
-#: Size names and their side length range in pixels (inclusive).
-SIZES = {"small": (7, 9), "big": (12, 14)}
+#: Size names and their side length range in pixels (inclusive); both fit a 16-px grid cell.
+SIZES = {"small": (7, 9), "big": (11, 13)}
 BACKGROUND = (30, 30, 30)
 
 
@@ -45,6 +45,8 @@ class Shape:
         Centre in pixels.
     side : int
         Bounding-box side in pixels.
+    cell : int
+        Grid cell (index into :data:`CELLS`), or -1 for a free-standing single object.
     """
 
     kind: str
@@ -53,43 +55,52 @@ class Shape:
     cx: int
     cy: int
     side: int
+    cell: int = -1
 
     @property
     def where(self) -> str:
-        """Horizontal position word: ``"left"`` or ``"right"``."""
-        return "left" if self.cx < IMAGE_SIZE / 2 else "right"
+        """Position words of the grid cell (``"top left"``, ...), ``""`` for a free object."""
+        return CELLS[self.cell] if self.cell >= 0 else ""
 
 
-def sample_shape(rng: np.random.Generator, kind: str, color: str, slot: int | None = None,
+#: Grid cells of multi-object scenes (2 x 2 quadrants), as position words.
+CELLS = ("top left", "top right", "bottom left", "bottom right")
+
+
+def sample_shape(rng: np.random.Generator, kind: str, color: str, cell: int | None = None,
                  size: str | None = None) -> Shape:
-    """Draw one shape. ``slot`` 0/1 puts it in the left/right half, ``None`` anywhere."""
+    """Draw one shape: anywhere (``cell=None``, big sizes allowed) or inside grid cell ``cell``."""
     if size is None:
         size = ("small", "big")[int(rng.integers(2))]
     lo, hi = SIZES[size]
     side = int(rng.integers(lo, hi + 1))
     half = side // 2 + 1
-    if slot is None:
+    if cell is None:
         cx = int(rng.integers(half, IMAGE_SIZE - half))
+        cy = int(rng.integers(half, IMAGE_SIZE - half))
     else:
-        x0 = half if slot == 0 else IMAGE_SIZE // 2 + half - 1
-        x1 = IMAGE_SIZE // 2 - half + 1 if slot == 0 else IMAGE_SIZE - half
-        cx = int(rng.integers(x0, max(x0 + 1, x1)))
-    cy = int(rng.integers(half, IMAGE_SIZE - half))
-    return Shape(kind, color, size, cx, cy, side)
+        g = IMAGE_SIZE // 2
+        ox, oy = (cell % 2) * g, (cell // 2) * g
+        cx = ox + int(rng.integers(half, max(half + 1, g - half + 1)))
+        cy = oy + int(rng.integers(half, max(half + 1, g - half + 1)))
+    return Shape(kind, color, size, cx, cy, side, -1 if cell is None else int(cell))
 
 
-def sample_scene(rng: np.random.Generator, n_objects: int = 2, *, distinct_kinds: bool = True,
-                 distinct_colors: bool = True) -> list[Shape]:
-    """Draw a scene with ``n_objects`` (1 or 2) shapes side by side."""
-    if n_objects not in (1, 2):
-        raise ValueError(f"n_objects must be 1 or 2, got {n_objects}")
-    kinds = rng.choice(len(SHAPES), size=n_objects, replace=not distinct_kinds)
-    colors = rng.choice(len(COLOR_NAMES), size=n_objects, replace=not distinct_colors)
+def sample_scene(rng: np.random.Generator, n_objects: int = 2) -> list[Shape]:
+    """Draw a scene of ``n_objects`` (1-4) shapes with distinct kinds and distinct colours.
+
+    One object is placed anywhere; several objects go to distinct cells of the 2 x 2 grid
+    (small and big sizes both fit a cell).
+    """
+    if not 1 <= n_objects <= 4:
+        raise ValueError(f"n_objects must be 1..4, got {n_objects}")
+    kinds = rng.permutation(len(SHAPES))[:n_objects]
+    colors = rng.permutation(len(COLOR_NAMES))[:n_objects]
     if n_objects == 1:
         return [sample_shape(rng, SHAPES[kinds[0]], COLOR_NAMES[colors[0]])]
-    order = rng.permutation(2)
-    return [sample_shape(rng, SHAPES[kinds[i]], COLOR_NAMES[colors[i]], slot=int(order[i]))
-            for i in range(2)]
+    cells = rng.permutation(4)[:n_objects]
+    return [sample_shape(rng, SHAPES[kinds[i]], COLOR_NAMES[colors[i]], cell=int(cells[i]))
+            for i in range(n_objects)]
 
 
 def _draw(d: ImageDraw.ImageDraw, s: Shape) -> None:
@@ -125,8 +136,9 @@ def describe(s: Shape) -> str:
 
 
 def caption(scene: list[Shape]) -> str:
-    """One-sentence caption, e.g. ``"a big red circle on the left and a small blue square on the right."``."""
+    """One-sentence caption, objects in reading order, e.g.
+    ``"a big red circle at the top left and a small blue square at the bottom right."``."""
     if len(scene) == 1:
         return f"{describe(scene[0])}."
-    parts = [f"{describe(s)} on the {s.where}" for s in sorted(scene, key=lambda s: s.cx)]
+    parts = [f"{describe(s)} at the {s.where}" for s in sorted(scene, key=lambda s: s.cell)]
     return " and ".join(parts) + "."

@@ -1,48 +1,55 @@
 """Task families of the classroom world and their designed dominant PID atom.
 
 Every family is a function ``make(rng) -> dict`` returning the fields of one
-multiple-choice sample (question, options, answer index, scene). Y is the
-answer *letter*, X1 the picture, X2 the question text (which includes the
-option list, since :func:`pidlib.data.schema.format_question` prints it), so
-the designed atom is a statement about how the letter depends on the two:
+multiple-choice sample (question, options, answer index, scene). Y is the answer
+*letter*, X1 the picture, X2 the question text (which includes the option list, since
+:func:`pidlib.data.schema.format_question` prints it), so the designed atom is a
+statement about how the letter depends on the two.
+
+Options are listed in a **fixed canonical order** (the order of :data:`COLOR_NAMES`,
+:data:`SHAPES`, :data:`FOODS`, :data:`HOMES`, yes/no), so the letter names the content.
+Two reasons: (1) the atoms stay clean -- with shuffled options the letter depends on the
+option text in every family, which adds synergy everywhere; (2) finding a content word
+among shuffled options and copying its letter is an induction-style circuit that the
+zoo's tiny models do not learn within the CPU budget (measured: after 600 steps of
+text-only pretraining, tasks that need it stayed at chance while the fixed-order ones
+were solved). ``make_sample(..., shuffle=True)`` (spec key ``shuffle=1``) shuffles the
+options of any family for experiments with stronger models; the designed atoms below are
+for the default, unshuffled world.
 
 =============  =============  ==========================================================
-family         dominant atom  why
+family         dominant atom  why (unshuffled)
 =============  =============  ==========================================================
-``color``      synergy        two shapes; "What color is the {shape}?" with the four
-                              colours as shuffled options: the picture alone leaves two
-                              candidate colours and no letter, the text alone no colour.
-``exist``      synergy        POPE-like "Is there a {color} {shape}?" (yes/no, fixed
-                              order), half of the negatives adversarial (the colour or
-                              the shape is present on another object).
-``shape``      unique1        one shape; the question and the option list are the same
-                              for every sample ("Which option describes the picture?",
-                              options in the fixed order of :data:`SHAPES`), so only the
-                              picture carries information about the letter.
-``knowledge``  unique2        "What do zorbs eat?" about fictional creatures whose facts
-                              exist only in text; shuffled options; the picture is an
-                              unrelated scene.
+``color``      synergy        four shapes of four distinct colours in the 2 x 2 grid;
+                              "What color is the {shape}?". The picture always shows all
+                              four colours and the question names only a shape, so each
+                              alone says nothing about the letter; together they fix it
+                              (2 bits, all synergy).
+``exist``      synergy        POPE-like "Is there a {color} {shape}?" (yes/no) about a
+                              two-object scene; half the questions are true, the false
+                              ones half adversarial (colour and shape both present, on
+                              different objects). P(yes) is 1/2 given either input alone.
+``shape``      unique1        one shape; "Which option describes the picture?" with the
+                              same four options for every sample: only the picture
+                              carries information.
+``knowledge``  unique2        "What do zorbs eat?" / "Where do zorbs live?" about
+                              fictional creatures whose facts exist only in text; the
+                              picture is an unrelated scene.
 ``redundant``  redundancy     one shape; "This {shape} is {color}. What color is the
-                              {shape}?" with the colours in fixed order: the picture and
-                              the text each determine the letter.
+                              {shape}?": the picture and the text each fix the letter.
 =============  =============  ==========================================================
-
-Families with a fixed option order (``exist``, ``shape``, ``redundant``) do
-not shuffle on purpose: shuffling would make the letter depend on the text
-and turn the designed atom into synergy.
 """
 from __future__ import annotations
-
-import numpy as np
 
 from pidlib.world.scene import COLOR_NAMES, SHAPES, sample_scene, sample_shape
 
 #: Fictional creatures and their facts (fixed world knowledge, independent of any seed).
 CREATURES = ("zorb", "blick", "frell", "quon", "tibble", "mox", "grell", "vorp")
-FOODS = ("moss", "sand", "rain", "light", "stones", "honey", "leaves", "fish")
-HOMES = ("caves", "trees", "rivers", "clouds", "hills", "lakes", "towers", "fields")
-#: creature -> (food, home); a fixed derangement so no two creatures share a fact.
-FACTS = {c: (FOODS[i], HOMES[(i * 3 + 1) % len(HOMES)]) for i, c in enumerate(CREATURES)}
+FOODS = ("moss", "sand", "rain", "honey")
+HOMES = ("caves", "trees", "rivers", "clouds")
+#: creature -> (food, home): every food and every home is shared by two creatures, and
+#: no two creatures share both.
+FACTS = {c: (FOODS[i % 4], HOMES[(i + i // 4) % 4]) for i, c in enumerate(CREATURES)}
 
 #: Designed dominant atom per task family (names as in :class:`pidlib.PIDResult`).
 DOMINANT_ATOM = {
@@ -58,9 +65,9 @@ SHAPE_OPTION = {k: f"a {k}" for k in SHAPES}
 
 
 def _color(rng):
-    scene = sample_scene(rng, 2)
-    target = scene[int(rng.integers(2))]
-    options = [COLOR_NAMES[i] for i in rng.permutation(len(COLOR_NAMES))]
+    scene = sample_scene(rng, 4)
+    target = scene[int(rng.integers(4))]
+    options = list(COLOR_NAMES)
     return dict(question=f"What color is the {target.kind}?", options=options,
                 answer=options.index(target.color), scene=scene)
 
@@ -71,15 +78,13 @@ def _exist(rng):
     present = {(s.kind, s.color) for s in scene}
     if mode < 2:
         kind, color = scene[mode].kind, scene[mode].color
+    elif mode == 2:  # the colour of one object with the kind of the other
+        a = int(rng.integers(2))
+        kind, color = scene[a].kind, scene[1 - a].color
     else:
         while True:
-            if mode == 2:  # colour of one object with the kind of the other
-                kind, color = scene[0].kind, scene[1].color
-                if rng.integers(2):
-                    kind, color = scene[1].kind, scene[0].color
-            else:
-                kind = SHAPES[int(rng.integers(len(SHAPES)))]
-                color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
+            kind = SHAPES[int(rng.integers(len(SHAPES)))]
+            color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
             if (kind, color) not in present:
                 break
     answer = 0 if (kind, color) in present else 1
@@ -100,14 +105,10 @@ def _knowledge(rng):
     creature = CREATURES[int(rng.integers(len(CREATURES)))]
     food, home = FACTS[creature]
     if rng.integers(2):
-        q, truth, pool = f"What do {creature}s eat?", food, FOODS
+        q, truth, options = f"What do {creature}s eat?", food, list(FOODS)
     else:
-        q, truth, pool = f"Where do {creature}s live?", home, HOMES
-    others = [v for v in pool if v != truth]
-    pick = [others[i] for i in rng.choice(len(others), size=3, replace=False)]
-    options = [truth] + pick
-    options = [options[i] for i in rng.permutation(4)]
-    scene = sample_scene(rng, int(rng.integers(1, 3)))
+        q, truth, options = f"Where do {creature}s live?", home, list(HOMES)
+    scene = sample_scene(rng, int(rng.integers(1, 5)))
     return dict(question=q, options=options, answer=options.index(truth), scene=scene)
 
 

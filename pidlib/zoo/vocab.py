@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from pidlib.world.scene import COLOR_NAMES, SHAPES, SIZES
+from pidlib.world.scene import CELLS, COLOR_NAMES, SHAPES, SIZES
 from pidlib.world.tasks import CREATURES, FOODS, HOMES, SHAPE_OPTION, fact_sentences
 
 PAD, UNK, BOS, EOS, IMAGE = "[PAD]", "[UNK]", "<s>", "</s>", "<image>"
@@ -34,7 +34,7 @@ def world_texts() -> list[str]:
     for k, col, z in product(SHAPES, COLOR_NAMES, SIZES):
         out += [f"What color is the {k}?", f"Is there a {col} {k}?",
                 f"This {k} is {col}. What color is the {k}?",
-                f"a {z} {col} {k} on the left and a {z} {col} {k} on the right."]
+                " and ".join(f"a {z} {col} {k} at the {w}" for w in CELLS) + "."]
     return out
 
 

@@ -1,0 +1,101 @@
+"""End to end: a tiny LLaVA saved with save_pretrained (model + processor) works by path
+through ``pidlib run`` (fit and eval splits of a conv-format JSON fixture with images) and
+``pidlib spectrum``; a second run resumes without duplicating rows."""
+import json
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from pidlib.cli import main  # noqa: E402
+
+QUESTIONS = [("What color is the circle ?", ["red", "green", "blue"]),
+             ("How many ?", ["one", "two"]),
+             ("What shape is on the left ?", ["circle", "square", "triangle", "yes"]),
+             ("Is there a red square ?", ["yes", "no"])]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    from PIL import Image
+
+    from pidlib.models.tiny import tiny_llava
+
+    root = tmp_path_factory.mktemp("e2e")
+    model, proc = tiny_llava(seed=1)
+    model.save_pretrained(root / "model")
+    proc.save_pretrained(root / "model")
+    rng = np.random.RandomState(0)
+    (root / "imgs").mkdir()
+    recs = []
+    for i in range(10):
+        q, opts = QUESTIONS[i % len(QUESTIONS)]
+        Image.fromarray((rng.rand(16 + i, 20, 3) * 255).astype("uint8")).save(root / "imgs" / f"{i}.png")
+        human = "<image>\n" + q + "\n" + "\n".join(f"{'ABCD'[j]}. {o}" for j, o in enumerate(opts))
+        recs.append({"id": str(i), "image": f"{i}.png", "num_options": len(opts),
+                     "split": "fit" if i < 6 else "eval",
+                     "conversations": [{"from": "human", "value": human},
+                                       {"from": "gpt", "value": "AB"[i % 2]}]})
+    (root / "data.json").write_text(json.dumps(recs))
+    return root
+
+
+def _run(root, split, *extra):
+    return main(["run", "--model", str(root / "model"), "--dataset", f"conv:{root / 'data.json'}",
+                 "--images", str(root / "imgs"), "--split", split, "--fit-split", "fit",
+                 "--out", str(root / "runs"), "--batch-size", "4", "--layers", "--no-progress", *extra])
+
+
+def test_run_and_spectrum_end_to_end(workdir, capsys):
+    from pidlib.store import find_runs, load_noise_stats
+
+    assert _run(workdir, "eval") == 0          # computes the fit split's noise statistics first
+    assert _run(workdir, "fit") == 0
+    assert _run(workdir, "fit") == 0           # resumes: nothing new
+    out = capsys.readouterr().out
+    assert "6 already stored, 0 new" in out
+
+    runs = {r.split: r for r in find_runs(workdir / "runs")}
+    assert set(runs) == {"fit", "eval"} and runs["fit"].hash == runs["eval"].hash
+    fit = runs["fit"].read()
+    ev = runs["eval"].read()
+    assert sorted(fit["index"]) == [str(i) for i in range(6)]
+    assert sorted(ev["index"]) == [str(i) for i in range(6, 10)]
+    for col in ("x1", "x2", "p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang",
+                "mass_full", "mass_vis", "mass_lang", "pred", "answer", "n_options"):
+        assert col in fit.columns, col
+    p = np.stack(fit["p_full"].to_numpy())
+    assert p.shape == (6, 4) and np.allclose(p.sum(1), 1, atol=1e-5)
+    for row, k in zip(p, fit["n_options"]):
+        assert np.all(row[k:] == 0)
+    assert len(fit["lens_full"][0]) == 2 * 4
+    t, meta = load_noise_stats(runs["fit"].dir)
+    assert meta["split"] == "fit" and meta["n_samples"] == 6 and t["sigma_text"].dtype == torch.float64
+    assert "command" in runs["eval"].meta()
+
+    assert main(["spectrum", str(workdir / "runs"), "--fit-split", "fit", "--eval-split", "eval",
+                 "--json", "--n-boot", "0"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for key in ("redundancy", "unique1", "unique2", "synergy", "total", "accuracy",
+                "accuracy_language_only", "d_vision"):
+        assert np.isfinite(res[key]), key
+    assert res["n_fit"] == 6 and res["n_eval"] == 4
+    assert res["d_vision"] == pytest.approx(res["accuracy"] - res["accuracy_language_only"])
+
+    assert main(["spectrum", str(workdir / "runs"), "--fit-split", "fit", "--eval-split", "eval",
+                 "--n-boot", "2", "--layer", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "R " in text and "D_vision" in text and "[" in text
+
+
+def test_cli_errors_are_clear(workdir, capsys):
+    rc = main(["run", "--model", str(workdir / "model"), "--dataset", f"conv:{workdir / 'missing.json'}",
+               "--split", "fit", "--out", str(workdir / "runs2"), "--no-progress"])
+    assert rc == 2 and "missing.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="no samples of split 'test'"):
+        _run(workdir, "test")
