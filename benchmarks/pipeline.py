@@ -54,16 +54,9 @@ def build_model(tiny: bool, device: str, dtype: torch.dtype):
         n_text = 60
     cfg = LlavaConfig(vision_config=vis, text_config=txt, image_token_id=txt.vocab_size - 1,
                       vision_feature_select_strategy="default", vision_feature_layer=-2, pad_token_id=0)
-    prev = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            torch.manual_seed(0)
-            model = LlavaForConditionalGeneration(cfg)
-    finally:
-        torch.set_default_dtype(prev)
-    if device.startswith("cuda"):
-        model.config._attn_implementation = "sdpa"
+    with torch.device(device):  # initialize directly on the GPU, in the target dtype
+        torch.manual_seed(0)
+        model = LlavaForConditionalGeneration._from_config(cfg, dtype=dtype)
     return model.eval(), n_text
 
 
@@ -113,7 +106,7 @@ def run_paper(adapter, items, stats):
         pv = p.vision_inputs["pixel_values"].to(dev, adapter.dtype)
         model.generate(input_ids=ids, attention_mask=am, pixel_values=pv, max_new_tokens=1, do_sample=False,
                        output_scores=True, return_dict_in_generate=True, pad_token_id=0)
-        (full, vis, lang), _, _ = probe_rows(adapter, it, stats, seed=0, dataset="bench")
+        full, vis, lang = probe_rows(adapter, it, stats, seed=0, dataset="bench").rows
         for e in (vis, lang):
             model.generate(inputs_embeds=e[None], attention_mask=am, max_new_tokens=1, do_sample=False,
                            output_scores=True, return_dict_in_generate=True, pad_token_id=0)

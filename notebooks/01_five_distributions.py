@@ -143,6 +143,7 @@ spectra = pd.DataFrame(rows)
 # %% tags=["hide-input"]
 wide = spectra.pivot(index="gate", columns="method", values=ATOMS + ["total"])
 wide = wide.reindex(list(GATES))
+wide = wide[[(a, m) for a in ATOMS + ["total"] for m in ("exact", "BATCH")]]
 wide.columns = [f"{a} ({m})" for a, m in wide.columns]
 wide.round(3)
 
@@ -152,14 +153,17 @@ fig, axes = plt.subplots(1, len(GATES), figsize=(11, 3.2), sharey=True)
 for ax, gate in zip(axes, GATES):
     d = long[long.gate == gate]
     sns.barplot(data=d, x="atom", y="bits", hue="method", hue_order=["exact", "BATCH"],
-                palette=["#4c72b0", "#c44e52"], ax=ax, legend=(gate == "COPY"))
+                palette=["#4c72b0", "#c44e52"], ax=ax, legend=False)
     for bar, hatch in zip(ax.patches, ["" ] * 4 + ["//"] * 4):
         bar.set_hatch(hatch)
     ax.set_title(f"{gate}: {DESCRIPTION[gate]}", fontsize=9)
     ax.set_xticks(range(4), ["R", "U1", "U2", "S"])
     ax.set_xlabel("")
 axes[0].set_ylabel("bits")
-fig.tight_layout()
+from matplotlib.patches import Patch
+fig.legend(handles=[Patch(facecolor="#4c72b0", label="exact"), Patch(facecolor="#c44e52", hatch="//", label="BATCH")],
+           loc="upper right", ncol=2, fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0, 1, 0.93))
 plt.show()
 
 # %% tags=["hide-input"]

@@ -47,6 +47,7 @@ import seaborn as sns
 import matplotlib.pyplot as plt
 
 from pidlib.analysis import add_derived, correlation_table, load_paper, paper_correlations_long, verdict
+from pidlib.analysis.tables import final_models
 from pidlib.analysis.paper import zoo_regime
 from pidlib.analysis.pipeline import get_spectra
 from pidlib.analysis.nb import glue, md, no_cache_note, setup_style, symbol, fmt, fmt_ci
@@ -58,7 +59,7 @@ QLABEL = {q: symbol(q) for q in QUANTITIES}
 paper = paper_correlations_long()
 paper_dv = load_paper("dvision")
 spectra = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device))
-out = spectra[spectra.layer == -1]
+out = final_models(spectra[spectra.layer == -1])
 tasks_out = out[out.task != "all"] if (out.task != "all").any() else out
 have_zoo = tasks_out["model"].nunique() >= 3
 

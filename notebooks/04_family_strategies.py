@@ -43,6 +43,7 @@ import seaborn as sns
 import matplotlib.pyplot as plt
 
 from pidlib.analysis import add_derived
+from pidlib.analysis.tables import final_models
 from pidlib.analysis.pipeline import get_spectra
 from pidlib.analysis.nb import ATOM_COLORS, glue, md, no_cache_note, setup_style, fmt
 
@@ -52,7 +53,7 @@ PAPER_STRATEGY = {"InternVL2.5": "fusion-centric", "InternVL3": "fusion-centric"
                   "Gemma3": "language-centric", "Cambrian": "language-centric"}
 
 spectra = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device))
-out = spectra[(spectra.layer == -1)]
+out = final_models(spectra[spectra.layer == -1])
 per_task = out[out.task != "all"] if (out.task != "all").any() else out
 have_zoo = len(per_task) > 0
 

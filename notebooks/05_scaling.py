@@ -42,6 +42,7 @@ import seaborn as sns
 import matplotlib.pyplot as plt
 
 from pidlib.analysis import add_derived, load_paper
+from pidlib.analysis.tables import final_models
 from pidlib.analysis.paper import zoo_regime
 from pidlib.analysis.pipeline import get_spectra
 from pidlib.analysis.nb import glue, md, no_cache_note, setup_style, fmt
@@ -78,7 +79,7 @@ glue("paper_dS_n", int(paper[["small_to_medium_dS", "medium_to_large_dS"]].notna
 # ## The zoo
 
 # %% tags=["hide-input"]
-out = spectra[(spectra.layer == -1) & spectra.scale.notna()]
+out = final_models(spectra[(spectra.layer == -1) & spectra.scale.notna()])
 syn = out[out.task.map(zoo_regime) == "synergy-driven"]
 if syn.empty:
     syn = out[out.task == "all"]

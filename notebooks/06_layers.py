@@ -44,13 +44,14 @@ import seaborn as sns
 import matplotlib.pyplot as plt
 
 from pidlib.analysis import add_derived
+from pidlib.analysis.tables import final_models
 from pidlib.analysis.pipeline import get_spectra
 from pidlib.analysis.nb import ATOM_COLORS, ATOM_LABELS, glue, md, no_cache_note, setup_style
 
 setup_style()
 ATOMS = ["redundancy", "unique1", "unique2", "synergy"]
 spectra = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device))
-lay = spectra[spectra.layer >= 0].copy()
+lay = final_models(spectra[spectra.layer >= 0]).copy()
 have_zoo = len(lay) > 0
 if have_zoo:
     # Prefer the all-task rows; else average the task families.

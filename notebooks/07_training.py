@@ -43,6 +43,7 @@ import seaborn as sns
 import matplotlib.pyplot as plt
 
 from pidlib.analysis import add_derived
+from pidlib.analysis.tables import training_series
 from pidlib.analysis.pipeline import get_spectra
 from pidlib.analysis.nb import ATOM_COLORS, ATOM_LABELS, glue, md, no_cache_note, setup_style, fmt, fmt_ci
 
@@ -61,13 +62,17 @@ def stage_kind(stage: str) -> str:
 
 
 spectra = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device))
-tr = spectra[(spectra.layer == -1) & spectra.step.notna() & (spectra.stage != "")].copy()
+tr = training_series(spectra[spectra.layer == -1]).copy()
 tr = tr[tr.task == "all"] if (tr.task == "all").any() else tr
 tr["kind"] = tr.stage.map(stage_kind)
-have_zoo = (tr.kind == "alignment").any() and (tr.kind == "instruction").any()
+# Only families with checkpoints from both stages form a training series.
+both = tr.groupby("family").kind.agg(lambda k: {"alignment", "instruction"} <= set(k))
+tr = tr[tr.family.isin(both[both].index)]
+have_zoo = len(tr) > 0
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Spectra of zoo checkpoints over training (output layer, bits): alignment pre-training, then visual instruction tuning (the dashed line marks the switch). Shaded bands are 95 % bootstrap intervals of each atom.", "name": "fig-training"}}
 if have_zoo:
+    # average over task families (one spectrum per checkpoint)
     g = tr.groupby(["family", "kind", "step"], as_index=False)[
         ATOMS + [f"{a}_lo" for a in ATOMS] + [f"{a}_hi" for a in ATOMS]].mean()
     # One time axis: instruction steps continue after the last alignment step.
@@ -92,7 +97,9 @@ if have_zoo:
 # %% tags=["hide-input"]
 if have_zoo:
     lines = []
-    for f, d in tr.groupby("family"):
+    per_ckpt = tr.groupby(["family", "kind", "step"], as_index=False)[
+        ["synergy", "synergy_lo", "synergy_hi"]].mean()
+    for f, d in per_ckpt.groupby("family"):
         a_end = d[d.kind == "alignment"].sort_values("step").iloc[-1]
         i_end = d[d.kind == "instruction"].sort_values("step").iloc[-1]
         grew = i_end.synergy > a_end.synergy and (np.isnan(a_end.synergy_hi) or np.isnan(i_end.synergy_lo)

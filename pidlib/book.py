@@ -4,9 +4,11 @@ Steps
 -----
 1. Stage a copy of the book sources (``_config.yml``, ``_toc.yml``, ``book/``, the chapter
    notebooks) in ``_build/book_src``.
-2. Execute every chapter notebook with papermill into the staging folder, two at a time,
-   with ``source="cache"`` (read ``data/``; fast) or ``source="fresh"`` (``--fresh``: run the
-   zoo, the probes and the analysis again and write new cached results with provenance).
+2. With ``--fresh``, first refresh the cache once: ``python -m pidlib.analysis fresh``
+   (build the zoo, run the probes, write the spectra table, all with provenance).
+   Then execute every chapter notebook with papermill into the staging folder, two at a
+   time, with ``source="cache"`` (read ``data/``). A notebook run on its own with
+   ``-p source fresh`` runs the same pipeline itself.
    Timings and status go to ``_build/book_src/notebooks/execution_report.json``; the
    reproducing chapter runs last and shows that report.
 3. Build the staged copy with Jupyter Book 1 (execution off: the notebooks are already
@@ -92,12 +94,12 @@ def stage(root: Path, staging: Path) -> None:
         shutil.copy2(nb, staging / nb.relative_to(root))
 
 
-def _execute(src: Path, dst: Path, params: dict, cwd: Path, timeout: int) -> dict:
+def _execute(src: Path, dst: Path, params: dict, cwd: Path, timeout: int, env: dict | None = None) -> dict:
     """Run one notebook with papermill in a subprocess; returns a report row."""
     cmd = [sys.executable, "-m", "papermill", str(src), str(dst), "-k", "python3", "--cwd", str(cwd),
            "--no-progress-bar", "--execution-timeout", str(timeout), "-y", json.dumps(params)]
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t0
     row = {"notebook": src.name, "seconds": round(seconds, 2), "status": "ok" if res.returncode == 0 else "failed",
            "parameters": params, "command": " ".join(["papermill", f"notebooks/{src.name}", "OUT.ipynb", "-y",
@@ -140,19 +142,21 @@ def _mark_injected(nb_path: Path) -> None:
 
 
 def execute_all(root: Path, staging: Path, *, fresh: bool, jobs: int, timeout: int, only=None,
-                use_cache: bool = True) -> list[dict]:
+                use_cache: bool = True, params: dict | None = None, env: dict | None = None,
+                command: str = "python -m pidlib.book build") -> list[dict]:
     """Execute the staged notebooks (RUN_LAST ones at the end); write the execution report.
 
     In cache mode an executed notebook is reused from ``_build/exec_cache`` when the
     notebook, its parameters and :func:`inputs_digest` are unchanged (the report marks it
-    ``cached`` with the time of the original execution).
+    ``cached`` with the time of the original execution). ``params`` are passed to every
+    notebook besides ``source``; ``env`` replaces the kernels' environment.
     """
     nbs = [staging / nb.relative_to(root) for nb in toc_notebooks(root)]
     if only:
         nbs = [nb for nb in nbs if any(o in nb.stem for o in only)]
     first = [nb for nb in nbs if nb.stem not in RUN_LAST]
     last = [nb for nb in nbs if nb.stem in RUN_LAST]
-    base = {"source": "fresh" if fresh else "cache"}
+    base = {"source": "fresh" if fresh else "cache", **(params or {})}
     report_path = staging / "notebooks" / REPORT_NAME
     rows: list[dict] = []
 
@@ -173,7 +177,7 @@ def execute_all(root: Path, staging: Path, *, fresh: bool, jobs: int, timeout: i
                 print(f"  cached {row['seconds']:7.1f} s  {nb.name} (inputs unchanged; executed earlier)", flush=True)
                 return row
         tmp = nb.with_suffix(".executing.ipynb")
-        row = _execute(nb, tmp, params, root, timeout)
+        row = _execute(nb, tmp, params, root, timeout, env)
         if tmp.exists():
             os.replace(tmp, nb)
             _mark_injected(nb)
@@ -189,18 +193,16 @@ def execute_all(root: Path, staging: Path, *, fresh: bool, jobs: int, timeout: i
     print(f"executing {len(nbs)} notebook(s) with papermill (source={base['source']}, jobs={jobs})", flush=True)
     with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         rows.extend(pool.map(run, first))
-    _write_report(report_path, rows, base)
+    _write_report(report_path, rows, base, command)
     for nb in last:
         rows.append(run(nb, {"exec_report": str(report_path)}))
-    _write_report(report_path, rows, base)
+    _write_report(report_path, rows, base, command)
     return rows
 
 
-def _write_report(path: Path, rows: list[dict], base: dict) -> None:
+def _write_report(path: Path, rows: list[dict], base: dict, command: str) -> None:
     from pidlib.analysis.provenance import provenance, write_json
-    write_json(path, {"notebooks": rows, **provenance(command="python -m pidlib.book build"
-                                                       + (" --fresh" if base["source"] == "fresh" else ""),
-                                                       parameters=base)})
+    write_json(path, {"notebooks": rows, **provenance(command=command, parameters=base)})
 
 
 def build_html(staging: Path, root: Path, *, strict: bool = True) -> int:
@@ -240,8 +242,18 @@ def build(fresh: bool = False, jobs: int = 2, timeout: int = 1800, only=None, ex
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     stage(root, staging)
     failed = []
+    if fresh:
+        # One pipeline run (zoo -> runs -> spectra table) for the whole book; the notebooks
+        # then read the refreshed cache (two notebooks must not write the same run store).
+        cmd = [sys.executable, "-m", "pidlib.analysis", "fresh"]
+        print("$", " ".join(cmd), flush=True)
+        if subprocess.run(cmd, cwd=root).returncode != 0:
+            print("fresh pipeline failed", file=sys.stderr)
+            return 1
     if execute:
-        rows = execute_all(root, staging, fresh=fresh, jobs=jobs, timeout=timeout, only=only, use_cache=use_cache)
+        rows = execute_all(root, staging, fresh=False, jobs=jobs, timeout=timeout, only=only,
+                           use_cache=use_cache and not fresh,
+                           command="python -m pidlib.book build" + (" --fresh" if fresh else ""))
         failed = [r for r in rows if r["status"] != "ok"]
         for r in failed:
             print(f"\n--- {r['notebook']} failed ---\n{r.get('error', '')}", file=sys.stderr)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fit-dataset", default=None, help="FORMAT:PATH of the fit split (default: --dataset)")
     r.add_argument("--layers", action="store_true", help="also store logit-lens distributions per layer")
     r.add_argument("--batch-size", type=int, default=8, help="samples per forward (3 rows each)")
+    r.add_argument("--share-prefix", action="store_true",
+                   help="full and visual-only probes share the KV cache of everything before the question "
+                        "(faster; same numbers within float tolerance)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU), bf16, fp16, fp32")
     r.add_argument("--tau", type=float, default=0.3, help="confidence threshold on the option mass")
@@ -86,24 +90,21 @@ def select_split(ds, split: str, limit: int | None = None) -> list:
     return out[:limit] if limit is not None else out
 
 
-def probe_config(args, dtype: str) -> dict:
+def probe_config(args, dtype: str, device_type: str, fit_dataset_name: str) -> dict:
     """Everything that changes the stored numbers (keys the run store)."""
     from pidlib.data.schema import DEFAULT_INSTRUCTION
 
     return {"probe": PROBE_VERSION, "tau": args.tau, "seed": args.seed, "layers": bool(args.layers),
-            "dtype": dtype, "fit_split": args.fit_split or args.split,
-            "fit_dataset": args.fit_dataset or args.dataset, "noise_fit_limit": args.limit,
+            "dtype": dtype, "noise_device": device_type, "fit_split": args.fit_split or args.split,
+            "fit_dataset": fit_dataset_name, "noise_fit_limit": args.limit,
             "instruction": DEFAULT_INSTRUCTION, "scoring": "first-differing-token; mean log-prob per token"}
 
 
-def _noise_stats(args, adapter, config, ds, progress: bool):
-    from pidlib.data.loaders import load_dataset
+def _noise_stats(args, adapter, config, fit_ds, progress: bool):
     from pidlib.probes import NoiseStats, compute_noise_stats
     from pidlib.store import RunStore, load_noise_stats, save_noise_stats
 
     fit_split = config["fit_split"]
-    fit_ds = ds if (args.fit_dataset in (None, args.dataset)) else \
-        load_dataset(args.fit_dataset, images=args.images, on_error=args.on_error)
     fit_store = RunStore(args.out, args.model, fit_ds.name, fit_split, config)
     if fit_store.noise_stats_path.is_file():
         t, meta = load_noise_stats(fit_store.dir)
@@ -130,13 +131,17 @@ def cmd_run(args) -> int:
 
     if args.batch_size < 1:
         raise SystemExit("error: --batch-size must be >= 1")
+    if os.path.isdir(args.model):  # "./m/" and "m" are the same run key
+        args.model = os.path.normpath(args.model)
     progress = not args.no_progress
     ds = load_dataset(args.dataset, images=args.images, on_error=args.on_error)
     samples = select_split(ds, args.split, args.limit)
+    fit_ds = ds if args.fit_dataset in (None, args.dataset) else \
+        load_dataset(args.fit_dataset, images=args.images, on_error=args.on_error)
     adapter = load_adapter(args.model, device=args.device, dtype=args.dtype,
                            trust_remote_code=args.trust_remote_code)
-    config = probe_config(args, str(adapter.dtype).replace("torch.", ""))
-    stats, stats_path = _noise_stats(args, adapter, config, ds, progress)
+    config = probe_config(args, str(adapter.dtype).replace("torch.", ""), adapter.device.type, fit_ds.name)
+    stats, stats_path = _noise_stats(args, adapter, config, fit_ds, progress)
     store = RunStore(args.out, args.model, ds.name, args.split, config)
     command = " ".join(shlex.quote(a) for a in ["pidlib", *(args._argv or sys.argv[1:])])
     store.update_meta(command=command, adapter=adapter.describe(), noise_stats=str(stats_path),
@@ -144,14 +149,14 @@ def cmd_run(args) -> int:
     with torch.inference_mode():
         summary = run_probes(adapter, ds, args.split, store, batch_size=args.batch_size, tau=args.tau,
                              seed=args.seed, layers=args.layers, noise_stats=stats, progress=progress,
-                             on_error=args.on_error, samples=samples)
-    skipped = [{"index": i, "problem": p} for i, p in summary["skipped"]]
-    skipped += [{"file": s.file, "row": s.row, "problem": s.problem} for s in ds.skipped]
+                             on_error=args.on_error, samples=samples, share_prefix=args.share_prefix)
+    skipped = [{"index": i, "problem": p, "message": f"sample {i}: {p}"} for i, p in summary["skipped"]]
+    skipped += [{"file": s.file, "row": s.row, "problem": s.problem, "message": str(s)} for s in ds.skipped]
     store.update_meta(skipped=skipped, last_run={k: v for k, v in summary.items() if k != "skipped"})
     print(f"{store.dir}: {summary['n_done_before']} already stored, {summary['n_new']} new, "
           f"{len(skipped)} skipped, {len(store.done())} rows in total")
     for s in skipped:
-        print(f"  skipped: {s}")
+        print(f"  skipped: {s['message']}")
     return 0
 
 

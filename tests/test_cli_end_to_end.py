@@ -99,3 +99,25 @@ def test_cli_errors_are_clear(workdir, capsys):
     assert rc == 2 and "missing.json" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no samples of split 'test'"):
         _run(workdir, "test")
+
+
+def test_bad_rows_raise_or_are_skipped_and_reported(workdir, capsys):
+    from pidlib.store import find_runs
+
+    recs = json.loads((workdir / "data.json").read_text())[:3]
+    recs[1]["image"] = "no_such_image.png"
+    for r in recs:
+        r["split"] = "fit"
+    (workdir / "bad.json").write_text(json.dumps(recs))
+    args = ["run", "--model", str(workdir / "model"), "--dataset", f"conv:{workdir / 'bad.json'}",
+            "--images", str(workdir / "imgs"), "--split", "fit", "--out", str(workdir / "runs_bad"),
+            "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "bad.json, row 2" in err and "no_such_image.png" in err
+    assert main(args + ["--on-error", "skip"]) == 0
+    assert "1 skipped" in capsys.readouterr().out
+    (run,) = find_runs(workdir / "runs_bad")
+    assert sorted(run.done()) == ["0", "2"]
+    (sk,) = run.meta()["skipped"]
+    assert sk["row"] == 2 and "bad.json, row 2" in sk["message"]

@@ -126,14 +126,21 @@ def build_generic(family):
     img = a.image_token_id
     g = torch.Generator().manual_seed(3)
     shapes = {"internvl": (1, 3, 16, 16), "idefics3": (1, 1, 3, 16, 16), "paligemma": (1, 3, 16, 16),
-              "llava_onevision": (1, 3, 3, 16, 16)}
+              "llava_onevision": (1, 3, 3, 16, 16), "fuyu": (1, 6, 48), "instructblip": (1, 3, 16, 16)}
     items = []
     for i, (body, k) in enumerate(zip(BODIES, N_OPTS)):
         vis = {"pixel_values": torch.randn(*shapes[family], generator=g)}
         if family == "llava_onevision":
             vis["image_sizes"] = torch.tensor([[16, 32]])
+        if family == "instructblip":  # the Q-Former's own tokens of the prompt
+            vis["qformer_input_ids"] = torch.randint(1, 100, (1, 5 + i), generator=g)
+            vis["qformer_attention_mask"] = torch.ones(1, 5 + i, dtype=torch.long)
         n = a.image_features(Prepared(torch.tensor([img]), torch.tensor([True]), vis)).shape[0]
-        items.append(manual_item(tok, i, body, [img] * n, vis, k))
+        block = [img] * n
+        if family == "fuyu":  # rows of 3 patches, each row ended by a newline token (text)
+            nl = tok.convert_tokens_to_ids("\n")
+            block = [img] * 3 + [nl] + [img] * 3 + [nl]
+        items.append(manual_item(tok, i, body, block, vis, k))
 
     def reference(it):
         ids = it.prepared.input_ids[None]
@@ -142,11 +149,36 @@ def build_generic(family):
     return Case(a, items, reference)
 
 
+def build_mllama():
+    """Mllama: one <|image|> token; image states enter through cross-attention."""
+    model, tok = tiny.tiny_family("mllama")
+    a = adapter_for(model, None, tok)
+    img = a.config.image_token_id
+    g = torch.Generator().manual_seed(4)
+    items = []
+    for i, (body, k) in enumerate(zip(BODIES, N_OPTS)):
+        vis = {"pixel_values": torch.randn(1, 1, 2, 3, 16, 16, generator=g),
+               "aspect_ratio_ids": torch.tensor([[2]]), "aspect_ratio_mask": torch.tensor([[[1, 1]]])}
+        it = manual_item(tok, i, body, [img], vis, k)
+        ids = it.prepared.input_ids
+        cam = torch.zeros(1, len(ids), 1, 2, dtype=torch.long)
+        cam[:, int((ids == img).nonzero()[0, 0]):] = 1
+        vis["cross_attention_mask"] = cam
+        items.append(it)
+
+    def reference(it):
+        return model(input_ids=it.prepared.input_ids[None], **it.prepared.vision_inputs).logits[0, -1]
+    return Case(a, items, reference)
+
+
 BUILDERS = {
+    "mllama": build_mllama,
     "internvl": lambda: build_generic("internvl"),
     "idefics3": lambda: build_generic("idefics3"),
     "paligemma": lambda: build_generic("paligemma"),
     "llava_onevision": lambda: build_generic("llava_onevision"),
+    "fuyu": lambda: build_generic("fuyu"),
+    "instructblip": lambda: build_generic("instructblip"),
     "llava": build_llava,
     "qwen2_vl": lambda: build_qwen("qwen2_vl"),
     "qwen2_5_vl": lambda: build_qwen("qwen2_5_vl"),
@@ -163,9 +195,8 @@ def case(request):
 
 def _full_logits(case, it, adapter=None):
     adapter = adapter or case.adapter
-    rows, _, _ = probe_rows(adapter, it, case.noise, seed=0, dataset="t")
-    p = it.prepared
-    logits, _ = forward_rows(adapter, [rows[0]], [p.input_ids], [p.vision_inputs])
+    pr = probe_rows(adapter, it, case.noise, seed=0, dataset="t")
+    logits, _ = forward_rows(adapter, [pr.rows[0]], [it.prepared.input_ids], [pr.vision[0]])
     return logits[0, -1]
 
 
@@ -181,21 +212,26 @@ def test_merged_path_reproduces_model_logits(case):
 def test_noise_replaces_only_the_intended_span(case):
     a = case.adapter
     for it in case.items:
-        (full, vis, lang), x1, x2 = probe_rows(a, it, case.noise, seed=0, dataset="t")
+        (full, vis, lang), x1, x2, rv = probe_rows(a, it, case.noise, seed=0, dataset="t")
         q = it.prepared.question_mask
         img = a.image_mask(it.prepared.input_ids)
-        assert img.sum() > 0 and q.sum() > 0
+        assert q.sum() > 0
         d_vis = (vis != full).any(-1)
         d_lang = (lang != full).any(-1)
         assert torch.equal(d_vis, q)
         assert torch.equal(d_lang, img)
-        # X1 / X2 are the means of the replaced spans of the full row
-        assert torch.allclose(x1, full[img].float().mean(0), atol=1e-6)
         assert torch.allclose(x2, full[q].float().mean(0), atol=1e-6)
+        if a.image_in_sequence:
+            assert img.sum() > 0
+            assert torch.allclose(x1, full[img].float().mean(0), atol=1e-6)
+        else:  # Mllama: the language-only row carries noise image states, the others the features
+            states = [v["image_states"] for v in rv]
+            assert torch.equal(states[0], states[1]) and bool((states[2] != states[0]).all())
+            assert torch.allclose(x1, states[0].float().mean(0), atol=1e-6)
         # noise is keyed by (seed, dataset, index): same key, same rows; other seed differs
-        (_, vis2, lang2), _, _ = probe_rows(a, it, case.noise, seed=0, dataset="t")
+        (_, vis2, lang2), _, _, _ = probe_rows(a, it, case.noise, seed=0, dataset="t")
         assert torch.equal(vis, vis2) and torch.equal(lang, lang2)
-        (_, vis3, _), _, _ = probe_rows(a, it, case.noise, seed=1, dataset="t")
+        (_, vis3, _), _, _, _ = probe_rows(a, it, case.noise, seed=1, dataset="t")
         assert not torch.equal(vis, vis3)
 
 
@@ -221,9 +257,8 @@ def test_batched_equals_per_sample_with_left_padding(case):
 def test_logit_lens_last_layer_equals_model_logits(case):
     a = case.adapter
     it = case.items[0]
-    rows, _, _ = probe_rows(a, it, case.noise, seed=0, dataset="t")
-    p = it.prepared
-    logits, captured = forward_rows(a, list(rows), [p.input_ids] * 3, [p.vision_inputs] * 3,
+    pr = probe_rows(a, it, case.noise, seed=0, dataset="t")
+    logits, captured = forward_rows(a, list(pr.rows), [it.prepared.input_ids] * 3, pr.vision,
                                     capture=True)
     lens = lens_logits(a, captured)
     assert lens.shape[0] == len(a.decoder_layers())
@@ -259,7 +294,7 @@ def test_gemma3_token_type_ids_and_scaled_embeddings():
     # without token_type_ids (no bidirectional image block) the logits differ
     ref = case.reference(it)
     plain = adapter_for(a.model, None, a.tokenizer)
-    plain.row_inputs = lambda ids, am: {}
+    plain.row_inputs = lambda ids, am, vis=None: {}
     got = _full_logits(case, it, plain)
     assert float((got - ref).abs().max()) > 1e-4
 
@@ -292,3 +327,49 @@ def test_prefix_sharing_equals_stacked_forward(case):
         for col in ("p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang"):
             np.testing.assert_allclose(rp[col], rs[col], atol=2e-5, rtol=1e-4, err_msg=col)
         assert rp["mass_full"] == pytest.approx(rs["mass_full"], rel=1e-4, abs=1e-7)
+
+
+@torch.no_grad()
+def test_gemma3_through_its_processor():
+    """prepare() with a real Gemma3Processor (image block expansion, chat template)."""
+    from PIL import Image
+
+    from pidlib.data.schema import MCSample
+
+    model, tok = tiny.tiny_gemma3()
+    proc = tiny.gemma3_processor(tok)
+    a = adapter_for(model, proc)
+    img = Image.fromarray((np.random.RandomState(1).rand(20, 24, 3) * 255).astype("uint8"))
+    s = MCSample("7", "What color is the circle ?", ["red", "green", "blue"], "B", img)
+    p = a.prepare(s)
+    toks = proc.tokenizer.convert_ids_to_tokens(p.input_ids[p.question_mask])
+    assert toks[0] == "Question" and toks[-1] == "." and "ASSISTANT" not in toks
+    enc = proc(text=[p.prompt], images=[img], return_tensors="pt")
+    assert torch.equal(enc["input_ids"][0], p.input_ids)
+    ref = model(**enc).logits[0, -1]
+    it = ProbeItem("7", 3, "B", p)
+    case = type("C", (), {"adapter": a, "noise": compute_noise_stats(a, [p], progress=False)})()
+    assert torch.allclose(_full_logits(case, it), ref, atol=1e-5, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_classroom_zoo_processor_works_with_the_llava_adapter():
+    """The zoo's LlavaProcessor (word-level tokenizer, chat template) through prepare()."""
+    zoo = pytest.importorskip("pidlib.zoo.model")
+    from pidlib.world import make_samples
+
+    proc = zoo.make_processor()
+    model = zoo.make_model(zoo.Arch(), proc.tokenizer)
+    a = adapter_for(model, proc)
+    assert a.family == "llava"
+    samples = make_samples("color", 3)
+    items = [ProbeItem(s.index, len(s.options), s.answer, a.prepare(s)) for s in samples]
+    toks = proc.tokenizer.convert_ids_to_tokens(items[0].prepared.input_ids[items[0].prepared.question_mask])
+    assert toks[:2] == ["Question", ":"] and "ASSISTANT" not in toks
+    stats = compute_noise_stats(a, [it.prepared for it in items], progress=False)
+    rows = probe_batch(a, items, stats, tau=0.0)
+    for it, r in zip(items, rows):
+        ref = model(input_ids=it.prepared.input_ids[None], **it.prepared.vision_inputs).logits[0, -1]
+        letters = [a.tokenizer.convert_tokens_to_ids(x) for x in "ABCD"[:it.n_options]]
+        want = torch.softmax(ref.float()[letters], 0).numpy()
+        np.testing.assert_allclose(r["p_full"][:it.n_options], want, atol=1e-5)

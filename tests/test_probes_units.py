@@ -64,13 +64,15 @@ def test_letter_ids_first_differing_token_and_distinctness():
 
 
 def test_registry_refuses_unsupported_families_with_reasons():
-    from transformers import MllamaConfig
+    from transformers import MllamaConfig, Qwen2_5_VLConfig, Qwen3VLConfig
 
     from pidlib.models.base import AdapterError
-    from pidlib.models.families import adapter_class_for_config
+    from pidlib.models.families import MllamaAdapter, Qwen2VLAdapter, adapter_class_for_config
 
-    with pytest.raises(AdapterError, match="cross-attention"):
-        adapter_class_for_config(MllamaConfig())
+    assert adapter_class_for_config(MllamaConfig()) is MllamaAdapter
+    assert adapter_class_for_config(Qwen2_5_VLConfig()) is Qwen2VLAdapter
+    with pytest.raises(AdapterError, match="DeepStack"):
+        adapter_class_for_config(Qwen3VLConfig())
 
     class CambrianConfig:
         model_type = "cambrian_llama"

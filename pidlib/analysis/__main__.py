@@ -1,4 +1,9 @@
-"""``python -m pidlib.analysis spectra``: build data/results/spectra.csv from cached runs."""
+"""``python -m pidlib.analysis spectra|fresh``.
+
+``spectra``: build ``data/results/spectra.csv`` from the cached runs under ``data/runs``.
+``fresh``: rebuild the zoo, rerun the probes and then ``spectra`` (what ``make book-fresh``
+runs before executing the notebooks).
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,9 +20,27 @@ def main(argv=None) -> int:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples per estimate (0: none)")
     sp.add_argument("--no-layers", action="store_true", help="skip per-layer (logit lens) estimates")
+    fr = sub.add_parser("fresh", help="zoo -> probe runs -> spectra table")
+    fr.add_argument("--models", nargs="*", default=["zoo"], help="model ids/paths (default: the zoo)")
+    fr.add_argument("--datasets", nargs="*", default=["world"], help="dataset specs (default: world task families)")
+    fr.add_argument("--n-samples", type=int, default=2000)
+    fr.add_argument("--seed", type=int, default=0)
+    fr.add_argument("--device", default="cpu")
+    fr.add_argument("--n-boot", type=int, default=200)
+    fr.add_argument("--zoo-config", default="full")
+    fr.add_argument("--no-layers", action="store_true")
     args = ap.parse_args(argv)
 
     import torch
+
+    if args.cmd == "fresh":
+        from pidlib.analysis.pipeline import fresh_spectra
+        torch.set_num_threads(1)
+        table = fresh_spectra(args.models, args.datasets, n_samples=args.n_samples, seed=args.seed,
+                              device=args.device, layers=not args.no_layers, n_boot=args.n_boot,
+                              zoo_config=args.zoo_config)
+        print(f"wrote {len(table)} spectra rows")
+        return 0
 
     from pidlib.analysis.provenance import provenance
     from pidlib.analysis.spectra import build_spectra, find_runs

@@ -70,10 +70,11 @@ def fmt_ci(x, lo, hi, digits: int = 2) -> str:
 
 def no_cache_note(what: str, command: str) -> str:
     """MyST note for a chapter whose cached zoo runs do not exist yet (no number is invented)."""
+    how = f"`{command}`" if command == "make book-fresh" else f"`{command}` (or `make book-fresh`)"
     return (":::{note}\n"
             f"**No cached run yet.** {what} This build found no cached zoo results in "
             "`data/results/spectra.csv`, so only the paper's reported numbers are shown. "
-            f"Produce them with `{command}` (or `make book-fresh`), then rebuild.\n"
+            f"Produce them with {how}, then rebuild.\n"
             ":::")
 
 

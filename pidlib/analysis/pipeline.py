@@ -3,8 +3,12 @@
 ``source="fresh"`` in a notebook calls :func:`fresh_spectra`, which runs the same commands
 a user would type (so the cached files carry those commands as provenance):
 
-1. ``python -m pidlib.zoo build`` when ``models == ["zoo"]`` (the classroom zoo),
-2. ``pidlib run`` for each model and dataset (a resumable run store under ``data/runs``),
+1. ``python -m pidlib.zoo build --config full`` when ``models == ["zoo"]`` (the classroom
+   zoo; resumable, models already built are skipped), then every model of its
+   ``manifest.json`` (members and emergence checkpoints),
+2. ``pidlib run --model M --dataset D --split eval --out data/runs --layers ...`` for each
+   model and dataset (resumable run stores under ``data/runs``); ``datasets == ["world"]``
+   means one classroom-world dataset per task family,
 3. :func:`pidlib.analysis.spectra.build_spectra` over those runs, written atomically to
    ``data/results/spectra.csv`` with ``spectra.provenance.json``.
 """
@@ -23,6 +27,7 @@ from pidlib.analysis.spectra import build_spectra, find_runs
 from pidlib.analysis.tables import default_path, load_spectra, write_spectra
 
 ZOO = "zoo"
+WORLD = "world"
 
 
 def _run(cmd: list[str]) -> None:
@@ -32,48 +37,102 @@ def _run(cmd: list[str]) -> None:
         raise RuntimeError(f"command failed with exit status {res.returncode}: {' '.join(cmd)}")
 
 
-def zoo_models() -> list[str]:
-    """Checkpoint folders of the zoo (``data/zoo/**/config.json``), sorted."""
-    root = data_dir() / "zoo"
-    return sorted(str(p.parent) for p in root.rglob("config.json")) if root.exists() else []
+def _pidlib_cli() -> list[str]:
+    exe = Path(sys.executable).parent / "pidlib"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "pidlib.cli"]
 
 
-def fresh_spectra(models=(ZOO,), datasets=("world",), *, n_samples: int = 2000, seed: int = 0,
-                  device: str = "cpu", layers: bool = False, n_boot: int = 200,
+def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
+    """Models of a built zoo: ``{path: {family, scale, stage, step}}`` from its manifest.
+
+    ``scale`` is the model's parameter count (from its ``provenance.json``) so that scales
+    sort numerically; the scale name is kept in ``scale_name``.
+    """
+    zoo = Path(zoo) if zoo is not None else data_dir() / "zoo"
+    man_path = zoo / "manifest.json"
+    if not man_path.exists():
+        raise FileNotFoundError(f"{man_path}: no zoo manifest (run `python -m pidlib.zoo build --config full`)")
+    man = json.loads(man_path.read_text())
+    provs = {}
+    for m in man["models"]:
+        f = zoo / m["path"] / "provenance.json"
+        provs[m["path"]] = json.loads(f.read_text()) if f.exists() else {}
+    # parameter count per scale name (checkpoints do not record it; their scale's models do)
+    n_params = {str(m.get("scale")): provs[m["path"]]["n_params"] for m in man["models"]
+                if provs[m["path"]].get("n_params") and m.get("scale")}
+    out = {}
+    for m in man["models"]:
+        if str(m.get("stage")) == "init":
+            continue
+        parts = Path(m["path"]).parts
+        family = m.get("family") or (parts[1].split("-")[0] if len(parts) > 2 and parts[0] == "emergence" else "")
+        scale_name = str(m.get("scale") or (parts[1].split("-", 1)[-1] if len(parts) > 2 else ""))
+        out[str(zoo / m["path"])] = {
+            "family": str(family or ""), "scale": float(n_params.get(scale_name, "nan")), "scale_name": scale_name,
+            "stage": str(m.get("stage") or ""), "kind": str(m.get("kind") or ""),
+            "step": float(m["step"]) if m.get("step") is not None else float("nan")}
+    return out
+
+
+def world_specs(n_samples: int, seed: int = 0) -> list[str]:
+    """One classroom-world dataset spec per task family."""
+    from pidlib.world.tasks import FAMILIES
+    return [f"world:{t}?n={n_samples}&seed={seed}&split=eval" for t in FAMILIES]
+
+
+def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, seed: int = 0,
+                  device: str = "cpu", layers: bool = True, n_boot: int = 200, zoo_config: str = "full",
                   out: str | Path | None = None) -> pd.DataFrame:
     """Run the pipeline and write a new spectra table; returns it."""
     models = list(models)
-    if models == [ZOO]:
-        _run([sys.executable, "-m", "pidlib.zoo", "build"])
-        models = zoo_models()
-        if not models:
-            raise RuntimeError("`python -m pidlib.zoo build` left no checkpoints under data/zoo")
+    overrides: dict[str, dict] = {}
     commands = []
+    if models == [ZOO]:
+        cmd = [sys.executable, "-m", "pidlib.zoo", "build", "--config", zoo_config]
+        _run(cmd)
+        commands.append(" ".join(cmd[1:]))
+        overrides = zoo_models()
+        models = sorted(overrides)
+    specs = []
+    for d in datasets:
+        specs.extend(world_specs(n_samples, seed) if d == WORLD else [d])
     for m in models:
-        for d in datasets:
-            cmd = [sys.executable, "-m", "pidlib.cli", "run", "--model", str(m), "--dataset", str(d),
-                   "--n-samples", str(n_samples), "--seed", str(seed), "--device", device,
-                   "--out", str(runs_dir())]
+        for d in specs:
+            cmd = _pidlib_cli() + ["run", "--model", str(m), "--dataset", d, "--split", "eval",
+                                   "--out", str(runs_dir()), "--device", device, "--seed", str(seed),
+                                   "--limit", str(n_samples), "--no-progress"]
             if layers:
                 cmd.append("--layers")
             _run(cmd)
-            commands.append(" ".join(cmd[2:]))
-    runs = find_runs()
-    table = build_spectra(runs, seed=seed, n_boot=n_boot)
-    params = dict(models=models, datasets=list(datasets), n_samples=n_samples, seed=seed, device=device,
-                  layers=layers, n_boot=n_boot)
+            commands.append(" ".join(["pidlib", *cmd[len(_pidlib_cli()):]]))
+    wanted = {str(m) for m in models}
+    runs = [r for r in find_runs() if json.loads((r / "meta.json").read_text()).get("model") in wanted]
+    table = build_spectra(runs, seed=seed, n_boot=n_boot, overrides=overrides)
+    params = dict(models=models, datasets=specs, n_samples=n_samples, seed=seed, device=device,
+                  layers=layers, n_boot=n_boot, zoo_config=zoo_config)
     write_spectra(table, out or default_path(),
-                  provenance(command="python -m pidlib.analysis spectra (via a notebook with source='fresh')",
+                  provenance(command="python -m pidlib.book build --fresh (pidlib.analysis.pipeline.fresh_spectra)",
                              parameters=params, runs=[str(r) for r in runs], run_commands=commands))
     return table
 
 
-def get_spectra(source: str = "cache", models=(ZOO,), datasets=("world",), **kwargs) -> pd.DataFrame:
-    """The spectra table for a notebook: the cached one, or a fresh one (``source="fresh"``)."""
+_FRESH_DONE: dict[tuple, pd.DataFrame] = {}
+
+
+def get_spectra(source: str = "cache", models=(ZOO,), datasets=(WORLD,), **kwargs) -> pd.DataFrame:
+    """The spectra table for a notebook: the cached one, or a fresh one (``source="fresh"``).
+
+    With ``"fresh"`` the pipeline runs (resumable: finished runs are reused by the run
+    store) and the new table is written before it is returned. Models other than the zoo
+    filter the table to those models.
+    """
     if source not in ("cache", "fresh"):
         raise ValueError(f"source must be 'cache' or 'fresh', got {source!r}")
     if source == "fresh":
-        table = fresh_spectra(models, datasets, **kwargs)
+        key = (tuple(models), tuple(datasets), tuple(sorted(kwargs.items())))
+        if key not in _FRESH_DONE:
+            _FRESH_DONE[key] = fresh_spectra(models, datasets, **kwargs)
+        table = _FRESH_DONE[key]
     else:
         table = load_spectra()
     models = list(models)
@@ -85,10 +144,11 @@ def get_spectra(source: str = "cache", models=(ZOO,), datasets=("world",), **kwa
 def run_provenance(root: str | Path | None = None) -> pd.DataFrame:
     """One row per cached run store: model, dataset, split, rows, date, command, config hash."""
     rows = []
+    base = repo_root()
     for path in find_runs(root):
         meta = json.loads((path / "meta.json").read_text())
-        rows.append({"run": str(path.relative_to(repo_root())) if path.is_relative_to(repo_root()) else str(path),
-                     "model": meta.get("model", ""), "dataset": meta.get("dataset", ""),
+        rel = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+        rows.append({"run": rel, "model": meta.get("model", ""), "dataset": meta.get("dataset", ""),
                      "split": meta.get("split", ""), "config_hash": str(meta.get("config_hash", ""))[:12],
                      "date": meta.get("date", ""), "command": meta.get("command", "")})
     return pd.DataFrame(rows, columns=["run", "model", "dataset", "split", "config_hash", "date", "command"])

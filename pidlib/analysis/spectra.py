@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -104,8 +105,11 @@ def _check_dist(p: np.ndarray, k: np.ndarray, col: str, df: pd.DataFrame, source
         raise RunDataError(f"{source}: row {i} ({df['index'].iloc[i]}), column {col!r}: sums to "
                            f"{float(s.reshape(len(df), -1)[i].flat[0]):.6f}, not 1")
     pad = np.arange(p.shape[-1]) >= k.reshape((-1,) + (1,) * (p.ndim - 1))
-    if (p[pad] > 1e-6).any() if p.ndim == 2 else (p * pad[:, None, :] > 1e-6).any():
-        raise RunDataError(f"{source}: column {col!r}: probability mass past n_options")
+    past = (np.where(pad, p, 0.0) > 1e-6).reshape(len(df), -1).any(-1)
+    if past.any():
+        i = int(np.flatnonzero(past)[0])
+        raise RunDataError(f"{source}: row {i} ({df['index'].iloc[i]}), column {col!r}: probability mass past "
+                           f"n_options={int(k[i])}")
     p = np.clip(p, 0, None)
     return p / p.sum(-1, keepdims=True)
 
@@ -170,45 +174,56 @@ def _call(fn, *args, **kwargs):
     return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
+def _row_from_result(r, n_fit: int, n_eval: int, seed: int) -> dict[str, float]:
+    row = {a: float(getattr(r, a)) for a in VALUE_COLUMNS}
+    row.update({f"raw_{a}": float(r.raw.get(a, getattr(r, a))) for a in ATOMS})
+    row.update(I1=float(r.I1), I2=float(r.I2), n_fit=n_fit, n_eval=n_eval, seed=seed)
+    for a in VALUE_COLUMNS:
+        row[f"{a}_lo"] = row[f"{a}_hi"] = math.nan
+    return row
+
+
 def estimate(x1, x2, p_vis, p_lang, p_full, *, n_fit: int | None = None, seed: int = 0,
              n_boot: int = 0, level: float = 0.95, batch_kwargs: dict | None = None) -> dict[str, float]:
     """One BATCH spectrum of a run (or one layer of it), optionally with bootstrap intervals.
 
     Rows are split at random (``seed``) into ``n_fit`` fitting rows and the rest for
     evaluation. Returns the atoms (clipped), raw atoms, total, I1, I2, and with
-    ``n_boot > 0`` the percentile interval ``<atom>_lo``/``<atom>_hi`` from
-    :func:`pidlib.bootstrap_pid`.
+    ``n_boot >= 2`` the percentile interval ``<atom>_lo``/``<atom>_hi`` of
+    :func:`pidlib.bootstrap_pid` (which resamples fit and evaluation rows and refits).
     """
-    from pidlib import pid_batch  # imported lazily: torch is heavy
+    from pidlib import bootstrap_pid, pid_batch  # imported lazily: torch is heavy
 
-    n = len(x1)
-    fit, ev = _split(n, n_fit, seed)
+    if n_boot == 1 or n_boot < 0:
+        raise ValueError(f"n_boot must be 0 (no interval) or at least 2, got {n_boot}")
+    fit, ev = _split(len(x1), n_fit, seed)
     kw = dict(batch_kwargs or {})
+    fit_data = (x1[fit], x2[fit], p_vis[fit], p_lang[fit], p_full[fit])
     eval_data = (x1[ev], x2[ev], p_vis[ev], p_lang[ev], p_full[ev])
-    r = _call(pid_batch, x1[fit], x2[fit], p_vis[fit], p_lang[fit], p_full[fit],
-              eval_data=eval_data, seed=seed, **kw)
-    row = {a: float(getattr(r, a)) for a in VALUE_COLUMNS}
-    row.update({f"raw_{a}": float(r.raw.get(a, getattr(r, a))) for a in ATOMS})
-    row.update(I1=float(r.I1), I2=float(r.I2), n_fit=len(fit), n_eval=len(ev), seed=seed)
-    for a in VALUE_COLUMNS:
-        row[f"{a}_lo"] = row[f"{a}_hi"] = math.nan
-    if n_boot > 0:
-        row.update(bootstrap_interval(x1, x2, p_vis, p_lang, p_full, fit=fit, ev=ev, seed=seed,
-                                      n_boot=n_boot, level=level, batch_kwargs=kw))
-    return row
+    if n_boot:
+        b = _call(bootstrap_pid, *fit_data, eval_data=eval_data, n_boot=n_boot, ci=level, seed=seed, **kw)
+        row = _row_from_result(b.point, len(fit), len(ev), seed)
+        row.update(interval_columns(b))
+        return row
+    r = _call(pid_batch, *fit_data, eval_data=eval_data, seed=seed, **kw)
+    return _row_from_result(r, len(fit), len(ev), seed)
 
 
-def bootstrap_interval(x1, x2, p_vis, p_lang, p_full, *, fit, ev, seed, n_boot, level, batch_kwargs) -> dict:
-    """Percentile intervals per atom via :func:`pidlib.bootstrap_pid`.
+def estimate_layers(x1, x2, lens_vis, lens_lang, lens_full, *, n_fit: int | None = None, seed: int = 0,
+                    batch_kwargs: dict | None = None) -> list[dict[str, float]]:
+    """One spectrum per layer, fitted together with :func:`pidlib.pid_batch_many`.
 
-    Returns ``{<atom>_lo, <atom>_hi}`` for the four atoms and the total.
+    ``lens_*`` have shape (n, n_layers, k); the features are shared by every layer.
+    No bootstrap interval (a per-layer bootstrap multiplies the cost by ``n_boot``).
     """
-    from pidlib import bootstrap_pid
+    from pidlib import pid_batch_many
 
-    res = _call(bootstrap_pid, x1[fit], x2[fit], p_vis[fit], p_lang[fit], p_full[fit],
-                eval_data=(x1[ev], x2[ev], p_vis[ev], p_lang[ev], p_full[ev]),
-                n_boot=n_boot, level=level, seed=seed, **batch_kwargs)
-    return interval_columns(res)
+    fit, ev = _split(len(x1), n_fit, seed)
+    L = lens_full.shape[1]
+    P = [np.ascontiguousarray(np.moveaxis(a, 1, 0)) for a in (lens_vis, lens_lang, lens_full)]
+    res = _call(pid_batch_many, x1[fit], x2[fit], *(a[:, fit] for a in P), seeds=[seed] * L,
+                eval_data=(x1[ev], x2[ev], *(a[:, ev] for a in P)), **dict(batch_kwargs or {}))
+    return [_row_from_result(r, len(fit), len(ev), seed) for r in res]
 
 
 def interval_columns(res: Any) -> dict[str, float]:
@@ -230,6 +245,30 @@ def interval_columns(res: Any) -> dict[str, float]:
     return out
 
 
+def _model_label(model: str) -> str:
+    """A model id for tables: local paths inside the repository become relative paths."""
+    from pidlib.analysis.paths import repo_root
+    p = Path(model)
+    if p.is_absolute():
+        try:
+            return str(p.resolve().relative_to(repo_root()))
+        except ValueError:
+            return model
+    return model
+
+
+def task_of(meta: dict) -> str:
+    """The task family of a run: ``meta["task"]``, else parsed from a classroom-world dataset
+    (source ``world:TASK?...`` or name ``world-TASK-sSEED``), else ``"all"``."""
+    if meta.get("task"):
+        return str(meta["task"])
+    src = str(meta.get("dataset_source", ""))
+    if src.startswith("world:"):
+        return src[len("world:"):].split("?", 1)[0] or "all"
+    m = re.match(r"^world-([A-Za-z0-9_]+)-s\d+", str(meta.get("dataset", "")))
+    return m.group(1) if m else "all"
+
+
 def model_info(meta: dict, overrides: dict | None = None) -> dict[str, Any]:
     """``family, scale, stage, step`` of a run's model, from its metadata or ``overrides``."""
     model = str(meta.get("model", ""))
@@ -238,8 +277,11 @@ def model_info(meta: dict, overrides: dict | None = None) -> dict[str, Any]:
         for k in info:
             if isinstance(src, dict) and src.get(k) not in (None, ""):
                 info[k] = src[k]
-    if overrides and model in overrides:
-        info.update(overrides[model])
+    if overrides:
+        for key in (model, str(Path(model).resolve()) if model else ""):
+            if key in overrides:
+                info.update(overrides[key])
+                break
     if not info["family"]:
         info["family"] = model.rsplit("/", 1)[-1].split("-")[0]
     return info
@@ -255,7 +297,7 @@ def spectra_from_run(path: str | Path, *, layers: bool = False, n_samples: int |
         df = df.sample(n=n_samples, random_state=seed).sort_values("index")
     df = df.reset_index(drop=True)
     info = model_info(meta, overrides)
-    groups = [(str(meta.get("task") or meta.get("split") or "all"), df)]
+    groups = [(task_of(meta), df)]
     if "task" in df.columns and df["task"].nunique() > 1:
         groups = [("all", df)] + [(str(t), g.reset_index(drop=True)) for t, g in df.groupby("task", sort=True)]
     rows = []
@@ -263,23 +305,21 @@ def spectra_from_run(path: str | Path, *, layers: bool = False, n_samples: int |
         arr = run_arrays(g, f"{source} [task {task}]", layers=layers)
         n_fit = max(1, int(round(fit_fraction * len(g))))
         cfg = meta.get("config", {}) or {}
-        base = {"model": str(meta.get("model", Path(path).name)), **info, "dataset": str(meta.get("dataset", "")),
+        base = {"model": _model_label(str(meta.get("model", Path(path).name))), **info, "dataset": str(meta.get("dataset", "")),
                 "task": task, **accuracies(g, arr), "config_hash": str(meta.get("config_hash", "")),
                 "tau": cfg.get("tau", math.nan), "noise_scale": cfg.get("noise_scale", math.nan)}
         rows.append({**base, "layer": -1, **estimate(arr["x1"], arr["x2"], arr["p_vis"], arr["p_lang"], arr["p_full"],
                                                       n_fit=n_fit, seed=seed, n_boot=n_boot, level=level,
                                                       batch_kwargs=batch_kwargs)})
         if layers:
-            for li in range(arr["lens_full"].shape[1]):
-                rows.append({**base, "layer": li,
-                             **estimate(arr["x1"], arr["x2"], arr["lens_vis"][:, li], arr["lens_lang"][:, li],
-                                        arr["lens_full"][:, li], n_fit=n_fit, seed=seed, n_boot=n_boot,
-                                        level=level, batch_kwargs=batch_kwargs)})
+            per_layer = estimate_layers(arr["x1"], arr["x2"], arr["lens_vis"], arr["lens_lang"], arr["lens_full"],
+                                        n_fit=n_fit, seed=seed, batch_kwargs=batch_kwargs)
+            rows.extend({**base, "layer": li, **r} for li, r in enumerate(per_layer))
     out = pd.DataFrame(rows)
     for c in SPECTRA_COLUMNS:
         if c not in out.columns:
             out[c] = math.nan
-    extra = [c for c in ("config_hash", "tau", "noise_scale") if c in out.columns]
+    extra = [c for c in ("config_hash", "tau", "noise_scale", "scale_name", "kind") if c in out.columns]
     return validate_spectra(out[SPECTRA_COLUMNS + extra], source=source)
 
 

@@ -119,3 +119,19 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
     for a in ATOMS:
         out[f"share_{a}"] = 100.0 * out[a] / tot
     return out
+
+
+def final_models(df: pd.DataFrame) -> pd.DataFrame:
+    """The finished models of a table: zoo ``member`` rows when the table marks a ``kind``
+    (training checkpoints and stage-1-only models are left out), else every row."""
+    if "kind" in df.columns and df["kind"].eq("member").any():
+        return df[df["kind"] == "member"]
+    return df
+
+
+def training_series(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of training checkpoints (zoo ``checkpoint`` rows when marked, else every row
+    with a stage and a step)."""
+    if "kind" in df.columns and df["kind"].eq("checkpoint").any():
+        df = df[df["kind"] == "checkpoint"]
+    return df[df["step"].notna() & (df["stage"] != "")]

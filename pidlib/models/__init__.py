@@ -1,7 +1,16 @@
 """One adapter interface over Hugging Face vision-language model families.
 
 ``load_adapter(model_id_or_path, device=..., dtype=..., trust_remote_code=False)`` resolves
-the family by config class; ``adapter_for(model, processor)`` wraps a loaded model.
+the family from the config class (``AutoConfig``) and loads model + processor with
+``from_pretrained``; ``adapter_for(model, processor)`` wraps an already loaded model.
+
+Supported config classes (each tested on a tiny random-init model, see
+``tests/test_models_families.py``): ``LlavaConfig`` (LLaVA-1.5, the classroom zoo),
+``LlavaOnevisionConfig``, ``Qwen2VLConfig``, ``Qwen2_5_VLConfig``, ``InternVLConfig``
+(``-hf`` checkpoints), ``Gemma3Config``, ``Idefics3Config`` / ``SmolVLMConfig``,
+``PaliGemmaConfig``, ``FuyuConfig``, ``MllamaConfig`` (Llama-3.2-Vision),
+``InstructBlipConfig`` (decoder-only language models). Refused with a reason:
+Qwen3-VL (DeepStack) and Cambrian (not part of transformers).
 """
 from pidlib.models.base import Adapter, AdapterError, Prepared  # noqa: F401
 from pidlib.models.families import FAMILIES, UNSUPPORTED, CAMBRIAN_MESSAGE  # noqa: F401

@@ -75,6 +75,13 @@ class Adapter:
     family = "generic"
     #: keys of the processor output passed to :meth:`image_features`
     vision_keys: tuple[str, ...] = ("pixel_values",)
+    #: False for families whose image features enter through cross-attention (Mllama):
+    #: then the language-only probe noises the per-row image states given to
+    #: :meth:`row_inputs` instead of a span of the sequence.
+    image_in_sequence: bool = True
+    #: text the processor appends after the prompt (PaliGemma: "\n"); option letters are
+    #: tokenized as the continuation of ``prompt + processor_suffix``
+    processor_suffix: str = ""
 
     def __init__(self, model: nn.Module, processor: Any = None, tokenizer: Any = None, *,
                  name: str | None = None):
@@ -162,6 +169,12 @@ class Adapter:
             raise AdapterError(f"could not locate the question tokens of sample {sample.index!r} "
                                "in the processor's input ids")
         vision = {k: enc[k] for k in self.vision_keys if k in enc}
+        prompt = prompt + self.processor_suffix
+        tail = self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-2:]
+        if ids[-len(tail):].tolist() != tail:
+            raise AdapterError(f"the processor's input ids for sample {sample.index!r} do not end like "
+                               f"the prompt ({ids[-2:].tolist()} vs {tail}); option letters would be "
+                               "scored in the wrong context")
         return Prepared(ids, mask, vision, prompt)
 
     def _span_token_ids(self, text: str, start: int, end: int) -> list[int]:
@@ -191,8 +204,13 @@ class Adapter:
         """Input embeddings as the model scales them (e.g. Gemma's sqrt(d))."""
         return self.model.get_input_embeddings()(input_ids.to(self.device))
 
-    def row_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
-        """Extra per-token forward inputs for a padded batch (R, T): default none."""
+    def row_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   row_vision: list[dict] | None = None) -> dict:
+        """Extra forward inputs for a left-padded batch (R, T): default none.
+
+        ``row_vision[r]`` is the vision-input dict of row r (for ``image_in_sequence=False``
+        families it also holds that row's ``"image_states"``, possibly noise).
+        """
         return {}
 
     def position_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -203,11 +221,17 @@ class Adapter:
 
     position_offset = 0
 
+    def language_forward(self, **kwargs):
+        """Run the language model on ``inputs_embeds`` (+ mask, positions, cache, extras);
+        returns the model output (with ``.logits`` and ``.past_key_values``)."""
+        return self.model(**kwargs)
+
     def forward_logits(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
                        position_ids: torch.Tensor | None, extra: dict, n_keep: int = 1) -> torch.Tensor:
         """Logits of the last ``n_keep`` positions, shape (R, n_keep, V)."""
-        out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                         position_ids=position_ids, logits_to_keep=n_keep, use_cache=False, **extra)
+        out = self.language_forward(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                    position_ids=position_ids, logits_to_keep=n_keep, use_cache=False,
+                                    **extra)
         return out.logits[:, -n_keep:]
 
     # ------------------------------------------------------------------ lens

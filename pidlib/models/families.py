@@ -1,8 +1,9 @@
 """Family-specific hooks. Each class overrides only what differs from :class:`Adapter`.
 
 Tested on tiny random-init models (tests/test_models_*.py): Llava, Qwen2-VL, Qwen2.5-VL,
-Gemma3, InternVL, LlavaOnevision, Idefics3, PaliGemma. Mllama, InstructBLIP and Fuyu are
-recognized but refused with an explanation (see :data:`UNSUPPORTED`).
+Gemma3, InternVL, LlavaOnevision, Idefics3, PaliGemma, Fuyu, Mllama, InstructBLIP
+(decoder-only). Qwen3-VL is recognized but refused with an explanation (see
+:data:`UNSUPPORTED`).
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class Gemma3Adapter(Adapter):
 
     family = "gemma3"
 
-    def row_inputs(self, input_ids, attention_mask):
+    def row_inputs(self, input_ids, attention_mask, row_vision=None):
         return {"token_type_ids": (self.image_mask(input_ids) & attention_mask.bool()).long()}
 
 
@@ -75,14 +76,105 @@ class PaliGemmaAdapter(Adapter):
 
     family = "paligemma"
     position_offset = 1
+    processor_suffix = "\n"
 
     def build_prompt(self, body: str) -> str:
         # PaliGemma has no chat template; its processor prepends the image tokens and BOS
         # and appends "\n" to the prefix.
         return body + "\nAnswer:"
 
-    def row_inputs(self, input_ids, attention_mask):
+    def row_inputs(self, input_ids, attention_mask, row_vision=None):
         return {"token_type_ids": torch.zeros_like(input_ids)}
+
+
+class MllamaAdapter(Adapter):
+    """Llama-3.2-Vision (Mllama): the image enters through cross-attention layers, not as
+    tokens. The image features are the projected ``cross_attention_states`` (all tiles x
+    patches, padded tiles included, as in the paper's code); X1 is their mean and the
+    language-only probe replaces them with noise. The ``<|image|>`` token keeps its text
+    embedding; ``cross_attention_mask`` is left-padded with the rows."""
+
+    family = "mllama"
+    vision_keys = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask")
+    image_in_sequence = False
+
+    def image_mask(self, input_ids):
+        return torch.zeros_like(input_ids, dtype=torch.bool)
+
+    @torch.no_grad()
+    def image_features(self, prepared):
+        v = prepared.vision_inputs
+        mm = self.model.model
+        vo = mm.vision_model(pixel_values=v["pixel_values"].to(self.device, self.dtype),
+                             aspect_ratio_ids=v["aspect_ratio_ids"].to(self.device),
+                             aspect_ratio_mask=v["aspect_ratio_mask"].to(self.device))
+        cs = mm.multi_modal_projector(vo.last_hidden_state)
+        return cs.reshape(-1, cs.shape[-1])
+
+    def row_inputs(self, input_ids, attention_mask, row_vision=None):
+        R, T = input_ids.shape
+        n_patch = self.model.model.vision_model.num_patches
+        states = [v["image_states"].reshape(-1, n_patch, v["image_states"].shape[-1]) for v in row_vision]
+        masks = [v["cross_attention_mask"].reshape(-1, *v["cross_attention_mask"].shape[-3:])[0]
+                 for v in row_vision]
+        shapes = {m.shape[1:] for m in masks}
+        if len(shapes) != 1 or len({s.shape[0] for s in states}) != 1:
+            raise AdapterError("Mllama: samples in one batch must have the same number of images "
+                               "and tiles; use --batch-size 1 for mixed inputs")
+        cam = torch.zeros((R, T) + tuple(masks[0].shape[1:]), dtype=masks[0].dtype)
+        for r, m in enumerate(masks):
+            cam[r, T - m.shape[0]:] = m
+        return {"cross_attention_states": torch.cat(states, 0).to(self.device, self.dtype),
+                "cross_attention_mask": cam.to(self.device)}
+
+
+class InstructBlipAdapter(Adapter):
+    """InstructBLIP (decoder-only language models: Vicuna). The Q-Former reads the image
+    *and* the prompt (``qformer_input_ids``), so its query tokens -- the image tokens of the
+    language model, X1 -- depend on the question. The probes therefore mean: visual-only =
+    the language model's question tokens replaced by noise while the query tokens still
+    carry what the Q-Former took from the question; language-only = the query tokens
+    replaced by noise (image *and* the Q-Former's reading of the question removed). The
+    forward calls ``model.language_model`` with ``inputs_embeds`` (the top-level forward
+    requires pixel values)."""
+
+    family = "instructblip"
+    vision_keys = ("pixel_values", "qformer_input_ids", "qformer_attention_mask")
+
+    def __init__(self, model, processor=None, tokenizer=None, *, name=None):
+        if not getattr(model.config, "use_decoder_only_language_model", True):
+            raise AdapterError("InstructBLIP with an encoder-decoder language model (Flan-T5) is not "
+                               "supported: the probes need a decoder-only language model")
+        super().__init__(model, processor, tokenizer, name=name)
+
+    def build_prompt(self, body: str) -> str:
+        # the processor prepends the query-token placeholders itself
+        return body + "\nAnswer:"
+
+    def language_forward(self, **kwargs):
+        return self.model.language_model(**kwargs)
+
+
+class FuyuAdapter(Adapter):
+    """Fuyu: raw patch embeddings (a linear layer) are the image tokens; ``|NEWLINE|``
+    tokens between patch rows keep their text embeddings (not part of the image span).
+    The processor puts the image before the text; no chat template."""
+
+    family = "fuyu"
+    vision_keys = ("pixel_values", "image_patches")
+
+    def build_prompt(self, body: str) -> str:
+        return body + "\nAnswer:"
+
+    @torch.no_grad()
+    def image_features(self, prepared):
+        v = dict(prepared.vision_inputs)
+        pv = v.get("pixel_values", v.get("image_patches"))
+        if isinstance(pv, (list, tuple)):
+            pv = torch.cat([torch.as_tensor(x).reshape(-1, x.shape[-1]) for x in pv], 0)
+        pv = pv.to(self.device, self.dtype)
+        out = self.model.model.get_image_features(pv)
+        return out.last_hidden_state.reshape(-1, out.last_hidden_state.shape[-1])
 
 
 #: config class name -> (adapter class, model class name in transformers)
@@ -96,16 +188,13 @@ FAMILIES = {
     "Idefics3Config": (Idefics3Adapter, "Idefics3ForConditionalGeneration"),
     "SmolVLMConfig": (Idefics3Adapter, "SmolVLMForConditionalGeneration"),
     "PaliGemmaConfig": (PaliGemmaAdapter, "PaliGemmaForConditionalGeneration"),
+    "FuyuConfig": (FuyuAdapter, "FuyuForCausalLM"),
+    "MllamaConfig": (MllamaAdapter, "MllamaForConditionalGeneration"),
+    "InstructBlipConfig": (InstructBlipAdapter, "InstructBlipForConditionalGeneration"),
 }
 
 #: config class name -> why it is not supported (yet)
 UNSUPPORTED = {
-    "MllamaConfig": "Llama-3.2-Vision (Mllama) has no image tokens in the sequence (images enter "
-                    "through cross-attention states); its probes are not implemented in this version.",
-    "InstructBlipConfig": "InstructBLIP's Q-Former also reads the question; its probes are not "
-                          "implemented in this version.",
-    "FuyuConfig": "Fuyu (patch embeddings interleaved with |NEWLINE| tokens) is not implemented "
-                  "in this version.",
     "Qwen3VLConfig": "Qwen3-VL adds DeepStack features inside the language model; not implemented.",
 }
 

@@ -64,7 +64,8 @@ def word_tokenizer(extra_words=(), specials=(IMAGE_TOKEN,), vocab_size: int | No
 
 def _text(vocab, **kw):
     base = dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                initializer_range=0.2)
     base.update(kw)
     return base
 
@@ -173,7 +174,10 @@ def tiny_family(family: str, seed: int = 0):
 
     Families: ``"internvl"`` (4 image tokens per 16x16 image), ``"idefics3"`` (4 per
     image, pixel values [B, n_img, 3, 16, 16]), ``"paligemma"`` (16), ``"llava_onevision"``
-    (anyres; the count comes from the features). Returns ``(model, tokenizer)``.
+    (anyres; the count comes from the features), ``"fuyu"`` (one token per 4x4 patch,
+    pixel values [B, n_patches, 48]), ``"mllama"`` (one ``<|image|>`` token; 2 tiles of 17
+    patches through one cross-attention layer), ``"instructblip"`` (4 query tokens; Q-Former
+    vocabulary of 100). Returns ``(model, tokenizer)``.
     """
     import transformers as T
 
@@ -198,7 +202,47 @@ def tiny_family(family: str, seed: int = 0):
                                      image_grid_pinpoints=[[16, 16], [16, 32]], vision_feature_layer=-1,
                                      vision_feature_select_strategy="full")
         cls = T.LlavaOnevisionForConditionalGeneration
+    elif family == "mllama":
+        tok = word_tokenizer(specials=("<|image|>",))
+        V, img = len(tok), tok.convert_tokens_to_ids("<|image|>")
+        tc = T.MllamaTextConfig(**_text(V, num_hidden_layers=3, cross_attention_layers=[1], pad_token_id=0,
+                                        bos_token_id=1, eos_token_id=2))
+        vc = T.MllamaVisionConfig(hidden_size=32, num_hidden_layers=1, num_global_layers=1, attention_heads=4,
+                                  intermediate_size=64, image_size=16, patch_size=4, max_num_tiles=2,
+                                  intermediate_layers_indices=[0], vision_output_dim=64,
+                                  supported_aspect_ratios=[[1, 1], [1, 2], [2, 1]])
+        cfg = T.MllamaConfig(vision_config=vc, text_config=tc, image_token_id=img)
+        cls = T.MllamaForConditionalGeneration
+    elif family == "instructblip":
+        cfg = T.InstructBlipConfig(
+            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+                               image_size=16, patch_size=4),
+            qformer_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                                encoder_hidden_size=32, vocab_size=100, max_position_embeddings=64),
+            text_config=T.LlamaConfig(**_text(V)).to_dict(), num_query_tokens=4, image_token_index=img)
+        cls = T.InstructBlipForConditionalGeneration
+    elif family == "fuyu":
+        text = T.PersimmonConfig(**_text(V, num_key_value_heads=4))
+        cfg = T.FuyuConfig(text_config=text.to_dict(), image_size=16, patch_size=4, num_channels=3,
+                           image_token_id=img, hidden_size=32, vocab_size=V)
+        cls = T.FuyuForCausalLM
     else:
         raise ValueError(f"no tiny builder for {family!r}")
     torch.manual_seed(seed)
     return cls(cfg).eval(), tok
+
+
+def gemma3_processor(tok, image_size: int = 16, mm_tokens: int = 4):
+    """A ``Gemma3Processor`` over the word tokenizer of :func:`tiny_gemma3` (offline)."""
+    from transformers import Gemma3Processor, PreTrainedTokenizerFast
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    tok2 = PreTrainedTokenizerFast(
+        tokenizer_object=tok._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        unk_token="[UNK]", extra_special_tokens={"boi_token": "<start_of_image>",
+                                                 "image_token": "<image_soft_token>",
+                                                 "eoi_token": "<end_of_image>"})
+    template = ("{% for m in messages %}USER: {% for c in m['content'] %}{% if c['type'] == 'image' %}"
+                "<start_of_image>{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %} ASSISTANT:")
+    return Gemma3Processor(image_processor=Gemma3ImageProcessorPil(size={"height": image_size, "width": image_size}),
+                           tokenizer=tok2, chat_template=template, image_seq_length=mm_tokens)

@@ -8,9 +8,13 @@ the language model) and all question tokens (input embeddings as the model scale
 of the fit split, accumulated in float64 with Chan et al.'s parallel update (streaming,
 numerically stable).
 
-Noise is drawn on the CPU in float32 from a ``torch.Generator`` seeded with
+Noise is drawn in float32 from a ``torch.Generator`` seeded with
 ``sha256(seed, dataset, index)``, so a sample's noise does not depend on batch order,
-batch size, device or where a run resumed.
+batch size or where a run resumed. The generator lives on the model's device (drawing
+576 x 4096 normals per sample on the CPU would cost more than the forward pass on a GPU);
+CPU and CUDA generators produce different streams for the same seed, so the device type
+is part of a run's configuration (``noise_device``) and runs on different device types are
+never mixed.
 """
 from __future__ import annotations
 
@@ -80,6 +84,15 @@ class NoiseStats:
     n_samples: int = 0
     meta: dict = field(default_factory=dict)
 
+    def on(self, device) -> "NoiseStats":
+        """float32 copies on ``device`` (cached), for drawing noise there."""
+        key = str(device)
+        cache = self.__dict__.setdefault("_on", {})
+        if key not in cache:
+            cache[key] = NoiseStats(*(t.to(device, torch.float32) for t in self.tensors().values()),
+                                    self.n_image_tokens, self.n_text_tokens, self.n_samples, self.meta)
+        return cache[key]
+
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"mu_image": self.mu_image, "sigma_image": self.sigma_image,
                 "mu_text": self.mu_text, "sigma_text": self.sigma_text}
@@ -92,15 +105,15 @@ class NoiseStats:
                    int(meta.get("n_samples", 0)), meta)
 
 
-def sample_generator(seed: int, dataset: str, index: str) -> torch.Generator:
-    """A CPU generator keyed by ``sha256(f"{seed}|{dataset}|{index}")`` (stable across runs)."""
+def sample_generator(seed: int, dataset: str, index: str, device="cpu") -> torch.Generator:
+    """A generator on ``device`` keyed by ``sha256(f"{seed}|{dataset}|{index}")``."""
     digest = hashlib.sha256(f"{int(seed)}|{dataset}|{index}".encode()).digest()
-    g = torch.Generator(device="cpu")
+    g = torch.Generator(device=device)
     g.manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
     return g
 
 
 def draw_noise(mu: torch.Tensor, sigma: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
-    """``n`` i.i.d. rows from N(mu, diag sigma^2), float32 on the CPU."""
-    z = torch.randn(n, mu.shape[-1], generator=g, dtype=torch.float32)
-    return mu.float() + sigma.float() * z
+    """``n`` i.i.d. rows from N(mu, diag sigma^2), float32 on the generator's device."""
+    z = torch.randn(n, mu.shape[-1], generator=g, dtype=torch.float32, device=g.device)
+    return mu.to(g.device, torch.float32) + sigma.to(g.device, torch.float32) * z

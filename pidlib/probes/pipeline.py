@@ -13,14 +13,23 @@ common length, with position ids from the adapter (``cumsum(mask) - 1`` by defau
 scores them all. No ``generate``: no generation-config logits processors (e.g. the
 Qwen checkpoints' ``repetition_penalty``) touch the scores, and all three probes are scored
 the same way. X1 is the mean projected image feature, X2 the mean question-token input
-embedding (as the model scales it).
+embedding (as the model scales it). For Mllama (images through cross-attention) the image
+features are per-row ``cross_attention_states`` and the language-only row gets noise
+states instead.
+
+Per row stored: ``pred`` is the argmax letter of the full probe's raw option scores
+(before the tau fallback); ``p_*`` the option distributions after the threshold; ``mass_*``
+the raw option masses. The logit lens scores the first token of each option letter (the
+output scores use all tokens of a multi-token letter; with every real tokenizer tried the
+letters after the assistant prefix are single tokens).
 """
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import torch
 
@@ -29,11 +38,21 @@ from pidlib.probes.lens import capture_last_position, lens_logits
 from pidlib.probes.noise import NoiseStats, RunningMoments, draw_noise, sample_generator
 from pidlib.probes.scoring import DEFAULT_TAU, letter_token_ids, option_distribution, pad_options
 
-__all__ = ["ProbeItem", "probe_rows", "forward_rows", "forward_shared_prefix", "probe_batch", "compute_noise_stats", "run_probes", "PROBES"]
+__all__ = ["ProbeItem", "ProbeRows", "probe_rows", "forward_rows", "forward_shared_prefix", "probe_batch",
+           "compute_noise_stats", "run_probes", "PROBES"]
 
 PROBES = ("full", "vis", "lang")
 _LETTERS = "ABCDEFGH"
 K_MAX = 4
+
+
+class ProbeRows(NamedTuple):
+    """The three input rows of one sample, its X1/X2 and the rows' vision inputs."""
+
+    rows: tuple
+    x1: torch.Tensor
+    x2: torch.Tensor
+    vision: list
 
 
 @dataclass
@@ -60,7 +79,7 @@ def _option_ids(adapter, item: ProbeItem, cache: dict) -> list[list[int]]:
 
 
 def forward_rows(adapter, embeds: list, ids: list, vision: list, n_keep: int = 1,
-                    capture: bool = False):
+                 capture: bool = False):
     """Left-pad rows, build position ids / extra inputs, run one forward.
 
     Returns logits (R, n_keep, V) and, with ``capture``, the per-layer last-position
@@ -77,7 +96,7 @@ def forward_rows(adapter, embeds: list, ids: list, vision: list, n_keep: int = 1
         I[r, T - n:] = i.cpu()
         M[r, T - n:] = 1
     I, M = I.to(dev), M.to(dev)
-    extra = adapter.row_inputs(I, M)
+    extra = adapter.row_inputs(I, M, vision)
     pos = adapter.position_ids(I, M, vision)
     if capture:
         with capture_last_position(adapter.decoder_layers()) as store:
@@ -124,9 +143,9 @@ def forward_shared_prefix(adapter, embeds: list, ids: list, vision: list, q_star
     row_vis = [vision[3 * b] for b in range(B)]
     pos = adapter.position_ids(all_ids, all_m, row_vis)
     pre_e = _pad_left([full[b][:q_starts[b]] for b in range(B)], P, 0)
-    out = adapter.model(inputs_embeds=pre_e, attention_mask=all_m[:, :P],
-                        position_ids=None if pos is None else pos[..., :P], use_cache=True,
-                        logits_to_keep=1)
+    out = adapter.language_forward(inputs_embeds=pre_e, attention_mask=all_m[:, :P],
+                                   position_ids=None if pos is None else pos[..., :P], use_cache=True,
+                                   logits_to_keep=1)
     cache = out.past_key_values
     cache.batch_repeat_interleave(2)
     suf_e = []
@@ -141,12 +160,12 @@ def forward_shared_prefix(adapter, embeds: list, ids: list, vision: list, q_star
         pos2 = pos[..., P:].repeat_interleave(2, 1)
     layers = adapter.decoder_layers() if capture else None
     with (capture_last_position(layers) if capture else nullcontext([])) as st_suf:
-        lg_suf = adapter.model(inputs_embeds=suf_e, attention_mask=all_m.repeat_interleave(2, 0),
-                               position_ids=pos2, past_key_values=cache, use_cache=True,
-                               logits_to_keep=1).logits[:, -1:]
+        lg_suf = adapter.language_forward(inputs_embeds=suf_e, attention_mask=all_m.repeat_interleave(2, 0),
+                                          position_ids=pos2, past_key_values=cache, use_cache=True,
+                                          logits_to_keep=1).logits[:, -1:]
     lang = [embeds[3 * b + 2] for b in range(B)]
-    lg_lang, st_lang = forward_rows(adapter, lang, [ids[3 * b + 2] for b in range(B)], row_vis, 1,
-                                    capture=capture)
+    lg_lang, st_lang = forward_rows(adapter, lang, [ids[3 * b + 2] for b in range(B)],
+                                    [vision[3 * b + 2] for b in range(B)], 1, capture=capture)
     order = []
     for b in range(B):
         order += [2 * b, 2 * b + 1, 2 * B + b]
@@ -164,17 +183,17 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
 
     Returns
     -------
-    rows : tuple of torch.Tensor
-        (full, visual-only, language-only), each (T, D) in the model's dtype.
-    x1, x2 : torch.Tensor
-        float32 (D,) mean image feature and mean question-token embedding.
+    ProbeRows
+        ``rows``: (full, visual-only, language-only), each (T, D) in the model's dtype;
+        ``x1``, ``x2``: float32 (D,) mean image feature and mean question-token
+        embedding; ``vision``: the three rows' vision-input dicts.
     """
     dev, dt = adapter.device, adapter.dtype
     p = item.prepared
     feats = adapter.image_features(p)
     img = adapter.image_mask(p.input_ids).to(dev)
     n_img = int(img.sum())
-    if n_img != feats.shape[0]:
+    if adapter.image_in_sequence and n_img != feats.shape[0]:
         raise AdapterError(f"sample {item.index!r}: {n_img} image tokens in the prompt but "
                            f"{feats.shape[0]} image feature vectors")
     e = adapter.embed(p.input_ids)
@@ -184,13 +203,21 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
     x1 = feats.float().mean(0).cpu()
     x2 = e[q].float().mean(0).cpu()
     full = e.clone()
-    full[img] = feats.to(dt)
-    g = sample_generator(seed, dataset, item.index)
+    g = sample_generator(seed, dataset, item.index, device=dev)
+    noise = noise.on(dev)
     vis = full.clone()
-    vis[q] = draw_noise(noise.mu_text, noise.sigma_text, int(q.sum()), g).to(dev, dt)
-    lang = full.clone()
-    lang[img] = draw_noise(noise.mu_image, noise.sigma_image, n_img, g).to(dev, dt)
-    return (full, vis, lang), x1, x2
+    vis[q] = draw_noise(noise.mu_text, noise.sigma_text, int(q.sum()), g).to(dt)
+    img_noise = draw_noise(noise.mu_image, noise.sigma_image, feats.shape[0], g).to(dt)
+    if adapter.image_in_sequence:
+        full[img] = feats.to(dt)
+        vis[img] = feats.to(dt)
+        lang = full.clone()
+        lang[img] = img_noise
+        row_vision = [p.vision_inputs] * 3
+    else:  # cross-attention families: the image states travel with each row
+        lang = full.clone()
+        row_vision = [dict(p.vision_inputs, image_states=s) for s in (feats, feats, img_noise)]
+    return ProbeRows((full, vis, lang), x1, x2, row_vision)
 
 
 @torch.no_grad()
@@ -210,10 +237,10 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
     cache = {} if _cache is None else _cache
     embeds, ids, vision, per_item = [], [], [], []
     for it in items:
-        rows, x1, x2 = probe_rows(adapter, it, noise, seed=seed, dataset=dataset)
+        rows, x1, x2, row_vision = probe_rows(adapter, it, noise, seed=seed, dataset=dataset)
         embeds += list(rows)
         ids += [it.prepared.input_ids] * 3
-        vision += [it.prepared.vision_inputs] * 3
+        vision += row_vision
         per_item.append((x1, x2, _option_ids(adapter, it, cache)))
 
     if share_prefix and type(adapter).row_inputs is Adapter.row_inputs:
@@ -322,6 +349,12 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
         Samples per forward (3 rows each).
     on_error : {"raise", "skip"}
         What to do with a sample whose image or prompt cannot be prepared.
+    share_prefix : bool
+        Full and visual-only rows share the prefix KV cache (:func:`forward_shared_prefix`).
+
+    Inputs of the next batch (image decoding, processor) are prepared in a worker thread
+    while the model runs the current one. Each batch's rows are appended to the store
+    before the next batch starts, so an interrupted run loses at most one batch.
 
     Returns
     -------
@@ -333,28 +366,48 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     pool = list(dataset.samples if samples is None else samples)
-    width = max(K_MAX, max((len(s.options) for s in pool), default=0))
+    all_k = [len(s.options) for s in list(dataset.samples) + pool]
+    width = max(K_MAX, max(all_k, default=0))   # same width for every split of the dataset
     done = set(map(str, store.done()))
     todo = [s for s in pool if str(s.index) not in done]
     skipped, cache, n_new, t0 = [], {}, 0, time.perf_counter()
     bar = tqdm(total=len(pool), initial=len(pool) - len(todo), desc=f"probes {split}",
                unit="sample", disable=not progress)
-    for start in range(0, len(todo), batch_size):
-        items = []
-        for s in todo[start:start + batch_size]:
+
+    def prepare(batch):  # runs in a worker thread, one batch ahead of the model
+        out = []            # (the tokenizer is used only here: fast tokenizers are not thread-safe)
+        for s in batch:
             try:
-                items.append(ProbeItem(s.index, len(s.options), s.answer, adapter.prepare(s)))
+                it = ProbeItem(s.index, len(s.options), s.answer, adapter.prepare(s))
+                it.option_ids = _option_ids(adapter, it, cache)
+                out.append(it)
             except (ValueError, AdapterError) as e:  # DatasetError is a ValueError
-                if on_error != "skip":
-                    raise
-                skipped.append((s.index, str(e)))
-        if items:
-            rows = probe_batch(adapter, items, noise_stats, seed=seed, dataset=dataset.name,
-                               tau=tau, layers=layers, width=width, share_prefix=share_prefix,
-                               _cache=cache)
-            store.append(rows)
-            n_new += len(rows)
-        bar.update(min(batch_size, len(todo) - start))
+                out.append(e if on_error != "skip" else (s.index, str(e)))
+        return out
+
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    with ThreadPoolExecutor(max_workers=1) as pool_ex:
+        pending = pool_ex.submit(prepare, batches[0]) if batches else None
+        for k, batch in enumerate(batches):
+            prepared = pending.result()
+            pending = pool_ex.submit(prepare, batches[k + 1]) if k + 1 < len(batches) else None
+            items = []
+            for x in prepared:
+                if isinstance(x, Exception):
+                    if pending is not None:
+                        pending.cancel()
+                    raise x
+                if isinstance(x, tuple):
+                    skipped.append(x)
+                else:
+                    items.append(x)
+            if items:
+                rows = probe_batch(adapter, items, noise_stats, seed=seed, dataset=dataset.name,
+                                   tau=tau, layers=layers, width=width, share_prefix=share_prefix,
+                                   _cache=cache)
+                store.append(rows)
+                n_new += len(rows)
+            bar.update(len(batch))
     bar.close()
     return {"n_done_before": len(pool) - len(todo), "n_new": n_new, "skipped": skipped,
             "seconds": time.perf_counter() - t0}

@@ -20,28 +20,35 @@ for the default, unshuffled world.
 =============  =============  ==========================================================
 family         dominant atom  why (unshuffled)
 =============  =============  ==========================================================
-``color``      synergy        four shapes of four distinct colours in the 2 x 2 grid;
-                              "What color is the {shape}?". The picture always shows all
-                              four colours and the question names only a shape, so each
-                              alone says nothing about the letter; together they fix it
-                              (2 bits, all synergy).
-``exist``      synergy        POPE-like "Is there a {color} {shape}?" (yes/no) about a
-                              two-object scene; half the questions are true, the false
-                              ones half adversarial (colour and shape both present, on
-                              different objects). P(yes) is 1/2 given either input alone.
-``shape``      unique1        one shape; "Which option describes the picture?" with the
-                              same four options for every sample: only the picture
-                              carries information.
+``color``      synergy        four objects of four distinct colours, one per cell of the
+                              2 x 2 grid; "What color is the object at the {cell}?". The
+                              picture always shows all four colours and the question
+                              names only a place, so each alone says nothing about the
+                              letter; together they fix it (2 bits, all synergy).
+``exist``      synergy        POPE-like "Is there a {color} object at the {cell}?"
+                              (yes/no) about a two-object scene; half the questions are
+                              true, the false ones half adversarial (the colour is in
+                              the picture, at the other object's place). P(yes) is 1/2
+                              given either input alone.
+``describe``   unique1        one object; "Which option describes the picture?" with the
+                              four colours as options for every sample: only the
+                              picture carries information.
 ``knowledge``  unique2        "What do zorbs eat?" / "Where do zorbs live?" about
                               fictional creatures whose facts exist only in text; the
                               picture is an unrelated scene.
-``redundant``  redundancy     one shape; "This {shape} is {color}. What color is the
+``redundant``  redundancy     one object; "This {shape} is {color}. What color is the
                               {shape}?": the picture and the text each fix the letter.
 =============  =============  ==========================================================
+
+Questions are about colours and places, not shapes, on purpose: a ViT trained from
+scratch on a CPU budget learns colour at once but shape slowly (measured: a supervised
+2-layer ViT reached 72 % shape accuracy after 600 steps, and the zoo's models stayed near
+chance on a shape question), and the designed atoms need the visual attribute to be
+learned. Shapes still vary in every picture and appear in captions.
 """
 from __future__ import annotations
 
-from pidlib.world.scene import COLOR_NAMES, SHAPES, sample_scene, sample_shape
+from pidlib.world.scene import CELLS, COLOR_NAMES, SHAPES, sample_scene, sample_shape
 
 #: Fictional creatures and their facts (fixed world knowledge, independent of any seed).
 CREATURES = ("zorb", "blick", "frell", "quon", "tibble", "mox", "grell", "vorp")
@@ -55,50 +62,47 @@ FACTS = {c: (FOODS[i % 4], HOMES[(i + i // 4) % 4]) for i, c in enumerate(CREATU
 DOMINANT_ATOM = {
     "color": "synergy",
     "exist": "synergy",
-    "shape": "unique1",
+    "describe": "unique1",
     "knowledge": "unique2",
     "redundant": "redundancy",
 }
 FAMILIES = tuple(DOMINANT_ATOM)
 
-SHAPE_OPTION = {k: f"a {k}" for k in SHAPES}
-
-
 def _color(rng):
     scene = sample_scene(rng, 4)
     target = scene[int(rng.integers(4))]
     options = list(COLOR_NAMES)
-    return dict(question=f"What color is the {target.kind}?", options=options,
+    return dict(question=f"What color is the object at the {target.where}?", options=options,
                 answer=options.index(target.color), scene=scene)
 
 
 def _exist(rng):
     scene = sample_scene(rng, 2)
     mode = int(rng.integers(4))  # 0,1 positive; 2 adversarial negative; 3 random negative
-    present = {(s.kind, s.color) for s in scene}
+    present = {(s.color, s.cell) for s in scene}
     if mode < 2:
-        kind, color = scene[mode].kind, scene[mode].color
-    elif mode == 2:  # the colour of one object with the kind of the other
+        color, cell = scene[mode].color, scene[mode].cell
+    elif mode == 2:  # the colour of one object at the place of the other
         a = int(rng.integers(2))
-        kind, color = scene[a].kind, scene[1 - a].color
+        color, cell = scene[a].color, scene[1 - a].cell
     else:
         while True:
-            kind = SHAPES[int(rng.integers(len(SHAPES)))]
             color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
-            if (kind, color) not in present:
+            cell = int(rng.integers(len(CELLS)))
+            if (color, cell) not in present:
                 break
-    answer = 0 if (kind, color) in present else 1
-    return dict(question=f"Is there a {color} {kind}?", options=["yes", "no"], answer=answer,
-                scene=scene)
+    answer = 0 if (color, cell) in present else 1
+    return dict(question=f"Is there a {color} object at the {CELLS[cell]}?", options=["yes", "no"],
+                answer=answer, scene=scene)
 
 
-def _shape(rng):
+def _describe(rng):
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
     color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
     scene = [sample_shape(rng, kind, color)]
-    options = [SHAPE_OPTION[k] for k in SHAPES]
+    options = list(COLOR_NAMES)
     return dict(question="Which option describes the picture?", options=options,
-                answer=SHAPES.index(kind), scene=scene)
+                answer=options.index(color), scene=scene)
 
 
 def _knowledge(rng):
@@ -120,7 +124,7 @@ def _redundant(rng):
                 options=list(COLOR_NAMES), answer=COLOR_NAMES.index(color), scene=scene)
 
 
-MAKERS = {"color": _color, "exist": _exist, "shape": _shape, "knowledge": _knowledge,
+MAKERS = {"color": _color, "exist": _exist, "describe": _describe, "knowledge": _knowledge,
           "redundant": _redundant}
 
 

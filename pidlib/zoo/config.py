@@ -47,7 +47,7 @@ FAMILIES = {
 SCALES = {
     "tiny": Arch(hidden=24, layers=1, heads=2, vision_hidden=24, vision_layers=1, vision_heads=2, patch_size=8),
     "small": Arch(hidden=32, layers=2, heads=4, vision_hidden=32, vision_layers=1, vision_heads=2, patch_size=8),
-    "medium": Arch(hidden=48, layers=3, heads=4, vision_hidden=48, vision_layers=2, vision_heads=4, patch_size=8),
+    "medium": Arch(hidden=48, layers=3, heads=4, vision_hidden=48, vision_layers=1, vision_heads=4, patch_size=8),
     "large": Arch(hidden=64, layers=4, heads=4, vision_hidden=64, vision_layers=2, vision_heads=4, patch_size=8),
 }
 
@@ -118,13 +118,13 @@ CONFIGS = {
     # used by tests and quick checks: one small fusion model, <= 2 minutes on 2 cores
     "smoke": ZooConfig(
         name="smoke", scales=("small",), families=("fusion",),
-        schedule=Schedule(lm_steps=150, vision_steps=60, stage1_steps=60, stage2_steps=250,
-                          n_text=1200, n_captions=1000, n_train=400, stage2_lr=3e-3),
+        schedule=Schedule(lm_steps=150, vision_steps=60, stage1_steps=100, stage2_steps=300,
+                          n_text=1200, n_captions=1000, n_train=300, stage2_lr=3e-3),
         n_eval=100),
     # the book's zoo: 2 families x 3 scales, emergence checkpoints for fusion-medium
     "full": ZooConfig(
         name="full", scales=("small", "medium", "large"), families=("fusion", "language"),
-        schedule=Schedule(lm_steps=400, vision_steps=150, stage1_steps=150, stage2_steps=700,
-                          n_text=3000, n_captions=2000, n_train=1500, stage2_lr=3e-3),
-        emergence=("fusion", "medium"), n_eval=200),
+        schedule=Schedule(lm_steps=200, vision_steps=100, stage1_steps=150, stage2_steps=700,
+                          n_text=2400, n_captions=2000, n_train=1200, stage2_lr=3e-3),
+        emergence=("fusion", "medium"), n_eval=100),
 }

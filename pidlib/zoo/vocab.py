@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import product
 
 from pidlib.world.scene import CELLS, COLOR_NAMES, SHAPES, SIZES
-from pidlib.world.tasks import CREATURES, FOODS, HOMES, SHAPE_OPTION, fact_sentences
+from pidlib.world.tasks import CREATURES, FOODS, HOMES, fact_sentences
 
 PAD, UNK, BOS, EOS, IMAGE = "[PAD]", "[UNK]", "<s>", "</s>", "<image>"
 SPECIAL = (PAD, UNK, BOS, EOS, IMAGE)
@@ -25,14 +25,14 @@ def world_texts() -> list[str]:
     from pidlib.data.schema import DEFAULT_INSTRUCTION, LETTERS
 
     out = [TEMPLATE_TEXT, CAPTION_PROMPT, DEFAULT_INSTRUCTION, "Hint: Question: Options:",
-           " ".join(f"{c}." for c in LETTERS), "yes no", "Which option describes the picture?",
-           " ".join(SHAPE_OPTION.values())]
+           " ".join(f"{c}." for c in LETTERS), "yes no", "Which option describes the picture?", "What color is the object at the?",
+           "object"]
     out += fact_sentences()
     for c in CREATURES:
         out += [f"What do {c}s eat?", f"Where do {c}s live?"]
     out.append(" ".join(FOODS + HOMES))
-    for k, col, z in product(SHAPES, COLOR_NAMES, SIZES):
-        out += [f"What color is the {k}?", f"Is there a {col} {k}?",
+    for k, col, z, w in product(SHAPES, COLOR_NAMES, SIZES, CELLS):
+        out += [f"What color is the {k}?", f"Is there a {col} {k}?", f"Is there a {col} object at the {w}?",
                 f"This {k} is {col}. What color is the {k}?",
                 " and ".join(f"a {z} {col} {k} at the {w}" for w in CELLS) + "."]
     return out

@@ -1,0 +1,95 @@
+"""The fresh pipeline's pieces: zoo manifest -> model info, world specs, cache/fresh switch,
+and (when a smoke zoo has been built) a tiny end-to-end fresh run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pidlib.analysis import pipeline as PL
+from pidlib.analysis.tables import final_models, training_series
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_zoo(tmp_path):
+    zoo = tmp_path / "zoo"
+    models = [
+        {"path": "aligned-small", "kind": "aligned", "family": None, "scale": "small", "stage": "stage1", "step": 150},
+        {"path": "fusion-small", "kind": "member", "family": "fusion", "scale": "small", "stage": "stage2", "step": 700},
+        {"path": "emergence/fusion-small/stage1-step0", "kind": "checkpoint", "family": None, "scale": None,
+         "stage": "init", "step": 0},
+        {"path": "emergence/fusion-small/stage1-step75", "kind": "checkpoint", "family": None, "scale": None,
+         "stage": "stage1", "step": 75},
+        {"path": "emergence/fusion-small/stage2-step350", "kind": "checkpoint", "family": "fusion", "scale": "small",
+         "stage": "stage2", "step": 350},
+    ]
+    for m in models:
+        d = zoo / m["path"]
+        d.mkdir(parents=True)
+        prov = {"n_params": 12345} if m["kind"] in ("member", "aligned") else {}
+        (d / "provenance.json").write_text(json.dumps(prov))
+    (zoo / "manifest.json").write_text(json.dumps({"models": models}))
+    return zoo
+
+
+def test_zoo_models_from_manifest(tmp_path):
+    zoo = _fake_zoo(tmp_path)
+    info = PL.zoo_models(zoo)
+    keys = {Path(k).relative_to(zoo).as_posix(): v for k, v in info.items()}
+    assert "emergence/fusion-small/stage1-step0" not in keys  # the untrained init is not probed
+    assert keys["fusion-small"] == {"family": "fusion", "scale": 12345.0, "scale_name": "small", "stage": "stage2",
+                                    "kind": "member", "step": 700.0}
+    ck = keys["emergence/fusion-small/stage1-step75"]
+    assert ck["family"] == "fusion" and ck["scale"] == 12345.0 and ck["kind"] == "checkpoint"
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        PL.zoo_models(tmp_path / "nothing")
+
+
+def test_world_specs_one_per_family():
+    from pidlib.world.tasks import FAMILIES
+    specs = PL.world_specs(50, seed=1)
+    assert len(specs) == len(FAMILIES)
+    assert all(s.startswith("world:") and "n=50" in s and "seed=1" in s for s in specs)
+
+
+def test_get_spectra_rejects_unknown_source():
+    with pytest.raises(ValueError, match="source"):
+        PL.get_spectra("yesterday")
+
+
+def test_member_and_checkpoint_selection():
+    df = pd.DataFrame({"kind": ["member", "checkpoint", "aligned", "checkpoint"], "stage": ["stage2", "stage1", "stage1", "stage2"],
+                       "step": [700, 75, 150, 350]})
+    assert final_models(df).kind.tolist() == ["member"]
+    assert training_series(df).step.tolist() == [75, 350]
+    plain = pd.DataFrame({"stage": ["", "a"], "step": [float("nan"), 1.0]})
+    assert len(final_models(plain)) == 2 and len(training_series(plain)) == 1
+
+
+SMOKE = ROOT / "data" / "zoo" / "smoke" / "manifest.json"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SMOKE.exists(), reason="no smoke zoo (python -m pidlib.zoo build --config smoke)")
+def test_fresh_smoke_run(tmp_path):
+    """source='fresh' at tiny settings: one smoke-zoo member, one world task, 24 samples."""
+    member = next(m for m in json.loads(SMOKE.read_text())["models"] if m["kind"] == "member")
+    model = str(SMOKE.parent / member["path"])
+    (tmp_path / "data").mkdir()
+    env = dict(os.environ, PIDLIB_ROOT=str(tmp_path), OMP_NUM_THREADS="1")
+    code = ("from pidlib.analysis.pipeline import fresh_spectra; "
+            f"t = fresh_spectra([{model!r}], ['world:color?n=24&split=eval'], n_samples=24, n_boot=0, layers=True); "
+            "print(len(t))")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    t = pd.read_csv(tmp_path / "data" / "results" / "spectra.csv")
+    assert (t.layer == -1).sum() == 1 and (t.layer >= 0).sum() >= 1
+    assert t.task.iloc[0] == "color"
+    prov = json.loads((tmp_path / "data" / "results" / "spectra.provenance.json").read_text())
+    assert any("pidlib run" in c for c in prov["run_commands"])

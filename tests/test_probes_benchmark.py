@@ -1,0 +1,22 @@
+"""benchmarks/pipeline.py runs at a tiny shape on CPU (both patterns, prefix sharing)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+
+torch.set_num_threads(1)
+
+
+def test_benchmark_runs_tiny(tmp_path, capsys):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pipeline.py"
+    spec = importlib.util.spec_from_file_location("bench_pipeline", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "bench.json"
+    assert mod.main(["--tiny", "--n", "2", "--batch-size", "2", "--repeats", "1", "--prefix-sharing",
+                     "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["samples_per_s"]) == {"paper", "ours", "ours+prefix"}
+    assert all(v > 0 for v in res["samples_per_s"].values())
+    assert "vs paper" in capsys.readouterr().out
