@@ -122,6 +122,33 @@ if len(out) and knobs:
     plt.show()
 
 # %% [markdown]
+# ## A probe artifact: a question that never changes
+#
+# In the world's `describe` family the question and its options are the same words for
+# every sample, so the question cannot tell the model anything: $I(X_2;Y)$ ought to be
+# zero, and the task was designed to be all unique visual information. The pipeline,
+# like the paper's, does not see $X_2$ directly, though: it uses the language-only probe's
+# prediction as $P(Y\mid X_2)$, and that probe replaces the *image* with calibrated noise
+# that is drawn anew for every sample. A model that answers confidently from noise gives a
+# $P(Y\mid X_2)$ that varies from sample to sample, and BATCH, which takes the three
+# conditionals as given, counts that variation as information carried by the language
+# source. The table lists what the cached zoo runs give on this task (output layer).
+
+# %% tags=["hide-input"]
+if len(out) and "task" in out.columns and (out.task == "describe").any():
+    cols = [c for c in ["model", "unique1", "unique2", "redundancy", "synergy", "accuracy",
+                        "accuracy_language_only"] if c in out.columns]
+    desc = out[out.task == "describe"][cols].sort_values("model").reset_index(drop=True)
+    display(desc.round(3))
+    share_u1 = float((desc.unique1 >= desc[["unique2", "redundancy", "synergy"]].max(axis=1)).mean())
+    md(f"On the constant-question task U1 is the largest atom for {fmt(100 * share_u1)} % of the "
+       f"{len(desc)} zoo models; the median U2 is {fmt(float(desc.unique2.median()))} bits although the "
+       "question carries none. Read U2 and R of any model whose language-only probe answers confidently "
+       "without an image with this artifact in mind.")
+else:
+    md(no_cache_note("This section reads the cached zoo spectra of the `describe` task.", "make book-fresh"))
+
+# %% [markdown]
 # ## Limitations
 #
 # - **Correlation is not causation.** The atoms are computed from the model's own
@@ -132,7 +159,8 @@ if len(out) and knobs:
 # - **The probes are proxies.** $P(Y\mid X_1)$ and $P(Y\mid X_2)$ come from inputs with
 #   one modality replaced by calibrated noise, not from natural unimodal inputs. The three
 #   probes need not be marginals of one joint distribution; a negative *raw* atom (kept in
-#   every table) is the symptom.
+#   every table) is the symptom, and a constant question can still show language
+#   information (see the section above).
 # - **A finite target.** PID needs a finite $Y$: the method is confined to multiple-choice
 #   questions with at most four options here.
 # - **The estimator has a floor.** BATCH works on minibatches of 256 rows; even with the

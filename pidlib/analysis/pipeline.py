@@ -62,8 +62,8 @@ def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
                 if provs[m["path"]].get("n_params") and m.get("scale")}
     out = {}
     for m in man["models"]:
-        if str(m.get("stage")) == "init":
-            continue
+        if str(m.get("stage")) == "init" or Path(m["path"]).parts[0] == "smoke":
+            continue  # untrained weights and the test fixture are not zoo members
         parts = Path(m["path"]).parts
         family = m.get("family") or (parts[1].split("-")[0] if len(parts) > 2 and parts[0] == "emergence" else "")
         scale_name = str(m.get("scale") or (parts[1].split("-", 1)[-1] if len(parts) > 2 else ""))
