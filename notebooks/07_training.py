@@ -112,3 +112,56 @@ if have_zoo:
 else:
     md(no_cache_note("The training study needs spectra of zoo checkpoints from both stages (columns `stage`, `step`).",
                      "make book-fresh"))
+
+# %% [markdown]
+# ## The synergy tasks, with both kinds of probe
+#
+# Averaging over all task families mixes tasks that need fusion with tasks that do not.
+# The two families designed to need it, `color` and `exist`, are traced alone below, with
+# the paper's noise probes and with the donor probes of the method chapter (which, unlike
+# the noise probes, recover the designed synergy on the classroom world).
+
+# %% tags=["hide-input"]
+allp = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device, probes=None))
+if "probes" not in allp.columns:
+    allp["probes"] = "noise"
+allp["probes"] = allp["probes"].fillna("noise")
+syn = training_series(allp[(allp.layer == -1) & allp.task.isin(["color", "exist"])]).copy()
+syn = syn[syn.probes.isin(["noise", "donors8"])]
+syn["kind"] = syn.stage.map(stage_kind)
+syn = syn[syn.kind.isin(["alignment", "instruction"])]
+have_syn = len(syn) > 0 and syn.groupby("probes").kind.nunique().max() == 2
+if have_syn:
+    s_ = syn.groupby(["probes", "kind", "step"], as_index=False)[["synergy", "accuracy"]].mean()
+    last_a = s_[s_.kind == "alignment"].step.max()
+    s_["t"] = s_.step + np.where(s_.kind == "instruction", last_a, 0)
+    lines = []
+    for pr, d in s_.groupby("probes"):
+        a_end = d[d.kind == "alignment"].sort_values("step").iloc[-1]
+        i_end = d[d.kind == "instruction"].sort_values("step").iloc[-1]
+        lines.append(f"- **{'donor probes' if pr == 'donors8' else 'noise probes (paper)'}**: mean S on `color` and "
+                     f"`exist` {fmt(a_end.synergy, 3)} bits at the end of alignment, {fmt(i_end.synergy, 3)} bits "
+                     f"at the last instruction-tuning checkpoint (mean accuracy {fmt(a_end.accuracy, 2)} -> "
+                     f"{fmt(i_end.accuracy, 2)}).")
+    md("\n".join(lines))
+else:
+    md(no_cache_note("This section needs checkpoint spectra of the `color` and `exist` tasks with noise and donor "
+                     "probes.", "make book-fresh"))
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Synergy S (bits, output layer) of the emergence checkpoints on the two synergy task families (mean of color and exist), over alignment and then instruction tuning (dashed line), measured with the paper's noise probes and with donor probes; the grey line is the checkpoints' mean accuracy on the two tasks (right axis).", "name": "fig-training-synergy"}}
+if have_syn:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for pr, d in s_.groupby("probes"):
+        d = d.sort_values("t")
+        ax.plot(d.t, d.synergy, marker="o", ms=3, ls="-" if pr == "donors8" else ":",
+                color=ATOM_COLORS["synergy"], label=("donor probes" if pr == "donors8" else "noise probes (paper)"))
+    ax.axvline(last_a, color="black", ls="--", lw=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("S (bits)")
+    ax2 = ax.twinx()
+    acc = s_[s_.probes == s_.probes.iloc[0]].sort_values("t")
+    ax2.plot(acc.t, acc.accuracy, color="grey", lw=1)
+    ax2.set_ylabel("accuracy")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    plt.show()

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU), bf16, fp16, fp32")
     r.add_argument("--tau", type=float, default=0.3, help="confidence threshold on the option mass")
     r.add_argument("--seed", type=int, default=0, help="noise seed")
+    r.add_argument("--noise-draws", type=int, default=1,
+                   help="noise draws averaged per noised probe (default 1, as the paper)")
+    r.add_argument("--donors", type=int, default=0,
+                   help="donor probes: replace the question / image by those of D other samples of the "
+                        "split instead of noise (default 0: noise probes, as the paper)")
     r.add_argument("--limit", "--n-samples", dest="limit", type=int, default=None,
                    help="use only the first N samples of each split")
     r.add_argument("--trust-remote-code", action="store_true", help="allow model repositories' own code")
@@ -90,13 +95,39 @@ def select_split(ds, split: str, limit: int | None = None) -> list:
     return out[:limit] if limit is not None else out
 
 
-def probe_config(args, dtype: str, device_type: str, fit_dataset_name: str) -> dict:
+def model_fingerprint(model: str, adapter=None) -> str:
+    """What identifies the weights behind ``--model``, so that retrained weights at the same
+    path never reuse stored rows: for a local directory, sha256 over its config and, per
+    weight file, the name, size and the first and last MiB; for a hub id, the resolved
+    commit hash when the loaded config carries one (else "")."""
+    import hashlib
+
+    if os.path.isdir(model):
+        h = hashlib.sha256()
+        files = sorted(f for f in os.listdir(model)
+                       if f == "config.json" or f.endswith((".safetensors", ".bin", ".pt")))
+        for f in files:
+            path = os.path.join(model, f)
+            size = os.path.getsize(path)
+            h.update(f"{f}|{size}|".encode())
+            with open(path, "rb") as fh:
+                h.update(fh.read(1 << 20))
+                if size > 2 << 20:
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read(1 << 20))
+        return h.hexdigest()[:16]
+    cfg = getattr(getattr(adapter, "model", None), "config", None)
+    return str(getattr(cfg, "_commit_hash", "") or "")
+
+
+def probe_config(args, dtype: str, device_type: str, fit_dataset_name: str, fingerprint: str = "") -> dict:
     """Everything that changes the stored numbers (keys the run store)."""
     from pidlib.data.schema import DEFAULT_INSTRUCTION
 
-    return {"probe": PROBE_VERSION, "tau": args.tau, "seed": args.seed, "layers": bool(args.layers),
+    return {"probe": PROBE_VERSION, "model_fingerprint": fingerprint, "tau": args.tau, "seed": args.seed, "layers": bool(args.layers),
             "dtype": dtype, "noise_device": device_type, "fit_split": args.fit_split or args.split,
             "fit_dataset": fit_dataset_name, "noise_fit_limit": args.limit,
+            "noise_draws": int(args.noise_draws), "donors": int(args.donors),
             "instruction": DEFAULT_INSTRUCTION, "scoring": "first-differing-token; mean log-prob per token"}
 
 
@@ -131,6 +162,10 @@ def cmd_run(args) -> int:
 
     if args.batch_size < 1:
         raise SystemExit("error: --batch-size must be >= 1")
+    if args.noise_draws < 1:
+        raise SystemExit("error: --noise-draws must be >= 1")
+    if args.donors < 0 or (args.donors and args.noise_draws != 1):
+        raise SystemExit("error: --donors must be >= 0 and cannot be combined with --noise-draws > 1")
     if os.path.isdir(args.model):  # "./m/" and "m" are the same run key
         args.model = os.path.normpath(args.model)
     progress = not args.no_progress
@@ -140,7 +175,8 @@ def cmd_run(args) -> int:
         load_dataset(args.fit_dataset, images=args.images, on_error=args.on_error)
     adapter = load_adapter(args.model, device=args.device, dtype=args.dtype,
                            trust_remote_code=args.trust_remote_code)
-    config = probe_config(args, str(adapter.dtype).replace("torch.", ""), adapter.device.type, fit_ds.name)
+    config = probe_config(args, str(adapter.dtype).replace("torch.", ""), adapter.device.type, fit_ds.name,
+                          model_fingerprint(args.model, adapter))
     stats, stats_path = _noise_stats(args, adapter, config, fit_ds, progress)
     store = RunStore(args.out, args.model, ds.name, args.split, config)
     command = " ".join(shlex.quote(a) for a in ["pidlib", *(args._argv or sys.argv[1:])])
@@ -149,7 +185,8 @@ def cmd_run(args) -> int:
     with torch.inference_mode():
         summary = run_probes(adapter, ds, args.split, store, batch_size=args.batch_size, tau=args.tau,
                              seed=args.seed, layers=args.layers, noise_stats=stats, progress=progress,
-                             on_error=args.on_error, samples=samples, share_prefix=args.share_prefix)
+                             on_error=args.on_error, samples=samples, share_prefix=args.share_prefix,
+                             noise_draws=args.noise_draws, donors=args.donors)
     skipped = [{"index": i, "problem": p, "message": f"sample {i}: {p}"} for i, p in summary["skipped"]]
     skipped += [{"file": s.file, "row": s.row, "problem": s.problem, "message": str(s)} for s in ds.skipped]
     store.update_meta(skipped=skipped, last_run={k: v for k, v in summary.items() if k != "skipped"})

@@ -63,6 +63,25 @@ def test_get_spectra_rejects_unknown_source():
         PL.get_spectra("yesterday")
 
 
+def test_get_spectra_filters_one_probe_configuration(monkeypatch):
+    df = pd.DataFrame({"model": ["a", "a", "a", "b"], "probes": ["noise", "donors8", "noise8", None]})
+    monkeypatch.setattr(PL, "load_spectra", lambda: df)
+    assert PL.get_spectra().probes.fillna("noise").tolist() == ["noise", "noise"]   # the default: the paper's
+    assert PL.get_spectra(probes="donors8").probes.tolist() == ["donors8"]
+    assert len(PL.get_spectra(probes=None)) == 4
+    assert PL.get_spectra(models=["b"]).model.tolist() == ["b"]            # a table without the column
+    monkeypatch.setattr(PL, "load_spectra", lambda: df.drop(columns="probes"))
+    assert len(PL.get_spectra()) == 4
+
+
+def test_probe_labels():
+    from pidlib.analysis.spectra import probe_label
+    assert probe_label({}) == "noise" and probe_label({"noise_draws": 1, "donors": 0}) == "noise"
+    assert probe_label({"noise_draws": 8}) == "noise8" and probe_label({"donors": 8}) == "donors8"
+    with pytest.raises(ValueError, match="probe sets"):
+        PL.fresh_spectra(["m"], ["d"], probe_sets=("magic",))
+
+
 def test_member_and_checkpoint_selection():
     df = pd.DataFrame({"kind": ["member", "checkpoint", "aligned", "checkpoint"], "stage": ["stage2", "stage1", "stage1", "stage2"],
                        "step": [700, 75, 150, 350]})
@@ -89,7 +108,9 @@ def test_fresh_smoke_run(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     t = pd.read_csv(tmp_path / "data" / "results" / "spectra.csv")
-    assert (t.layer == -1).sum() == 1 and (t.layer >= 0).sum() >= 1
-    assert t.task.iloc[0] == "color"
+    # one output-layer row per probe set; the logit lens only for the paper's noise probes
+    assert sorted(t[t.layer == -1].probes) == sorted(PL.PROBE_SETS)
+    assert (t.layer >= 0).sum() >= 1 and set(t[t.layer >= 0].probes) == {"noise"}
+    assert set(t.task) == {"color"}
     prov = json.loads((tmp_path / "data" / "results" / "spectra.provenance.json").read_text())
     assert any("pidlib run" in c for c in prov["run_commands"])

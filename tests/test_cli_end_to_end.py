@@ -93,6 +93,39 @@ def test_run_and_spectrum_end_to_end(workdir, capsys):
     assert "R " in text and "D_vision" in text and "[" in text
 
 
+def test_run_with_noise_draws_and_donors(workdir, capsys):
+    """--noise-draws / --donors are part of the run key and give complete runs."""
+    from pidlib.store import find_runs
+
+    assert _run(workdir, "eval", "--noise-draws", "3") == 0
+    assert _run(workdir, "eval", "--donors", "2") == 0
+    runs = [r for r in find_runs(workdir / "runs") if r.split == "eval"]
+    cfgs = {(r.meta()["config"].get("noise_draws"), r.meta()["config"].get("donors")): r for r in runs}
+    assert {(3, 0), (1, 2)} <= set(cfgs)
+    assert len({r.hash for r in runs}) == len(runs)
+    for key in ((3, 0), (1, 2)):
+        df = cfgs[key].read()
+        assert sorted(df["index"]) == [str(i) for i in range(6, 10)]
+        p = np.stack(df["p_vis"].to_numpy())
+        assert np.allclose(p.sum(1), 1, atol=1e-5)
+    with pytest.raises(SystemExit, match="--donors"):
+        _run(workdir, "eval", "--donors", "2", "--noise-draws", "2")
+
+
+def test_model_fingerprint_follows_the_weights(tmp_path):
+    from pidlib.cli import model_fingerprint
+
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_bytes(b"\0" * 100)
+    a = model_fingerprint(str(d))
+    assert a == model_fingerprint(str(d)) and len(a) == 16
+    (d / "model.safetensors").write_bytes(b"\1" + b"\0" * 99)      # retrained: same size, new bytes
+    assert model_fingerprint(str(d)) != a
+    assert model_fingerprint("org/not-a-local-dir") == ""
+
+
 def test_cli_errors_are_clear(workdir, capsys):
     rc = main(["run", "--model", str(workdir / "model"), "--dataset", f"conv:{workdir / 'missing.json'}",
                "--split", "fit", "--out", str(workdir / "runs2"), "--no-progress"])

@@ -22,7 +22,7 @@ torch.set_num_threads(1)
 from pidlib.models import Adapter, Prepared, adapter_for  # noqa: E402
 from pidlib.models import tiny  # noqa: E402
 from pidlib.probes import compute_noise_stats, lens_logits  # noqa: E402
-from pidlib.probes.pipeline import ProbeItem, forward_rows, probe_batch, probe_rows  # noqa: E402
+from pidlib.probes.pipeline import ProbeItem, _option_ids, forward_rows, probe_batch, probe_rows  # noqa: E402
 
 BODIES = [
     "Question: What color is the circle ?\nOptions:\nA. red\nB. green\nC. blue\n"
@@ -327,6 +327,62 @@ def test_prefix_sharing_equals_stacked_forward(case):
         for col in ("p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang"):
             np.testing.assert_allclose(rp[col], rs[col], atol=2e-5, rtol=1e-4, err_msg=col)
         assert rp["mass_full"] == pytest.approx(rs["mass_full"], rel=1e-4, abs=1e-7)
+
+
+@torch.no_grad()
+def test_noise_draws_average_independent_draws(case):
+    """noise_draws=K: K independent noise rows per noised probe, distributions averaged;
+    the first draw is the single-draw row; prefix sharing gives the same numbers."""
+    from pidlib.probes.scoring import option_distribution
+
+    a, K = case.adapter, 3
+    it = case.items[0]
+    one = probe_rows(a, it, case.noise, seed=5, dataset="t")
+    many = probe_rows(a, it, case.noise, seed=5, dataset="t", draws=K)
+    assert len(many.rows) == 1 + 2 * K and len(many.vision) == 1 + 2 * K
+    assert torch.equal(many.rows[1], one.rows[1])                  # first visual-only draw
+    vis_draws = many.rows[1:1 + K]
+    assert not torch.equal(vis_draws[0], vis_draws[1])            # draws are independent
+    if a.image_in_sequence:
+        assert torch.equal(many.rows[1 + K], one.rows[2])          # first language-only draw
+        assert not torch.equal(many.rows[1 + K], many.rows[2 + K])
+    first = _option_ids(a, it, {})
+    f = [c[0] for c in first]
+    logits, _ = forward_rows(a, list(many.rows), [it.prepared.input_ids] * (1 + 2 * K), many.vision)
+    p, mass = option_distribution(torch.log_softmax(logits[:, -1].float(), -1)[:, f], 0.0)
+    row = probe_batch(a, [it], case.noise, seed=5, dataset="t", tau=0.0, noise_draws=K)[0]
+    k = it.n_options
+    np.testing.assert_allclose(row["p_full"][:k], p[0].numpy(), atol=2e-5)
+    np.testing.assert_allclose(row["p_vis"][:k], p[1:1 + K].mean(0).numpy(), atol=2e-5)
+    np.testing.assert_allclose(row["p_lang"][:k], p[1 + K:].mean(0).numpy(), atol=2e-5)
+    assert row["mass_vis"] == pytest.approx(float(mass[1:1 + K].mean()), rel=1e-4)
+    plain = probe_batch(a, case.items, case.noise, seed=5, dataset="t", tau=0.0, layers=True, noise_draws=K)
+    shared = probe_batch(a, case.items, case.noise, seed=5, dataset="t", tau=0.0, layers=True,
+                         noise_draws=K, share_prefix=True)
+    for rp, rs in zip(plain, shared):
+        for col in ("p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang"):
+            np.testing.assert_allclose(rp[col], rs[col], atol=2e-5, rtol=1e-4, err_msg=col)
+    with pytest.raises(ValueError, match="draws"):
+        probe_rows(a, it, case.noise, seed=5, dataset="t", draws=0)
+
+
+def test_cross_inputs_only_when_exact(case):
+    """Crossing prepared inputs (one prompt, another sample's image inputs) is refused for
+    families whose vision inputs follow the text, and otherwise keeps the prompt intact."""
+    a = case.adapter
+    t, i = case.items[0].prepared, case.items[1].prepared
+    c = a.cross_inputs(t, i)
+    if a.family in ("mllama", "instructblip"):
+        assert c is None
+        return
+    if c is not None:
+        assert torch.equal(c.input_ids, t.input_ids) and torch.equal(c.question_mask, t.question_mask)
+        assert set(c.vision_inputs) == set(i.vision_inputs)
+        assert all(c.vision_inputs[k] is i.vision_inputs[k] for k in i.vision_inputs)
+    bad = type(t)(t.input_ids, t.question_mask, {k: v[..., :1] if torch.is_tensor(v) else v
+                                                  for k, v in i.vision_inputs.items()}, t.prompt)
+    if i.vision_inputs and any(torch.is_tensor(v) and v.shape[-1] > 1 for v in i.vision_inputs.values()):
+        assert a.cross_inputs(t, bad) is None
 
 
 @torch.no_grad()

@@ -78,3 +78,68 @@ def test_resume_after_crash_gives_each_sample_once(setup, tmp_path):
     for col in ("p_full", "p_vis", "p_lang", "x1", "x2"):
         np.testing.assert_allclose(np.stack(got[col]), np.stack(ref[col]), atol=2e-5, err_msg=col)
     assert list(got["pred"]) == list(ref["pred"])
+
+
+def test_donor_indices_are_keyed_and_never_self():
+    from pidlib.probes import donor_indices
+
+    keys = [str(i) for i in range(10)]
+    a = donor_indices(keys, "3", 4, seed=1, dataset="d")
+    assert a == donor_indices(keys, "3", 4, seed=1, dataset="d") and len(set(a)) == 4 and 3 not in a
+    assert a != donor_indices(keys, "3", 4, seed=2, dataset="d")
+    few = donor_indices(keys[:3], "0", 5, seed=0, dataset="d")      # fewer others than k
+    assert len(few) == 5 and set(few) <= {1, 2}
+    with pytest.raises(ValueError, match="no other sample"):
+        donor_indices(["0"], "0", 1)
+
+
+def test_donor_probes_average_crossed_samples_and_resume(setup, tmp_path):
+    """Donor probes: p_vis = mean over donors of the full probe of (own image, donor's
+    question); p_lang = mean of (own question, donor's image); batching and resuming do
+    not change them."""
+    from dataclasses import replace
+
+    from pidlib.probes import donor_indices, run_probes
+    from pidlib.probes.pipeline import ProbeItem, probe_batch
+    from pidlib.store import RunStore
+
+    a, ds, stats = setup
+    D = 3
+    cfg = {"tau": 0.0, "seed": 1, "donors": D}
+    crashing = CrashingStore(RunStore(tmp_path, "m", ds.name, "fit", cfg), crash_at=2)
+    with pytest.raises(Crash):
+        run_probes(a, ds, "fit", crashing, batch_size=2, tau=0.0, seed=1, noise_stats=stats,
+                   progress=False, donors=D)
+    store = RunStore(tmp_path, "m", ds.name, "fit", cfg)
+    run_probes(a, ds, "fit", store, batch_size=3, tau=0.0, seed=1, noise_stats=stats, progress=False, donors=D)
+    got = store.read()
+    assert list(got["index"]) == [str(i) for i in range(7)]
+    ref_store = RunStore(tmp_path / "ref", "m", ds.name, "fit", cfg)
+    run_probes(a, ds, "fit", ref_store, batch_size=7, tau=0.0, seed=1, noise_stats=stats, progress=False,
+               donors=D)
+    ref = ref_store.read()
+    for col in ("p_full", "p_vis", "p_lang"):
+        np.testing.assert_allclose(np.stack(got[col]), np.stack(ref[col]), atol=2e-5, err_msg=col)
+
+    samples = sorted(ds.samples, key=lambda s: s.index)
+    keys = [s.index for s in samples]
+
+    def p_full(smp):
+        it = ProbeItem(smp.index, len(smp.options), None, a.prepare(smp))
+        return probe_batch(a, [it], stats, tau=0.0)[0]["p_full"]
+
+    for i in (0, 5):
+        s = samples[i]
+        js = donor_indices(keys, s.index, D, seed=1, dataset=ds.name)
+        want_vis = np.mean([p_full(replace(samples[j], image=s.image, answer=None)) for j in js], 0)
+        want_lang = np.mean([p_full(replace(s, image=samples[j].image, answer=None)) for j in js], 0)
+        row = got[got["index"] == s.index].iloc[0]
+        np.testing.assert_allclose(row["p_vis"], want_vis, atol=2e-5)
+        np.testing.assert_allclose(row["p_lang"], want_lang, atol=2e-5)
+        assert row["p_full"] == pytest.approx(p_full(s), abs=2e-5)
+    # noise probes and donor probes differ (a different estimate of the unimodal conditional)
+    noise_store = RunStore(tmp_path / "noise", "m", ds.name, "fit", {"tau": 0.0, "seed": 1})
+    run_probes(a, ds, "fit", noise_store, batch_size=7, tau=0.0, seed=1, noise_stats=stats, progress=False)
+    assert not np.allclose(np.stack(noise_store.read()["p_vis"]), np.stack(got["p_vis"]), atol=1e-3)
+    with pytest.raises(ValueError, match="donors"):
+        run_probes(a, ds, "fit", store, noise_stats=stats, progress=False, donors=2, noise_draws=2)

@@ -22,7 +22,7 @@ MICRO = ZooConfig(
 # trained once per session for the accuracy test (about a minute on one thread)
 LEARN = ZooConfig(
     name="learn", scales=("small",), families=("fusion",),
-    schedule=Schedule(lm_steps=120, vision_steps=30, stage1_steps=60, stage2_steps=250, n_text=1000,
+    schedule=Schedule(lm_steps=120, vision_steps=60, stage1_steps=100, stage2_steps=300, n_text=1000,
                       n_captions=600, n_train=250, stage2_lr=3e-3),
     n_eval=40)
 

@@ -29,6 +29,8 @@ def main(argv=None) -> int:
     fr.add_argument("--n-boot", type=int, default=200)
     fr.add_argument("--zoo-config", default="full")
     fr.add_argument("--no-layers", action="store_true")
+    fr.add_argument("--probe-sets", nargs="*", default=None,
+                    help="probe configurations to run (default: all of pidlib.analysis.pipeline.PROBE_SETS)")
     args = ap.parse_args(argv)
 
     import torch
@@ -38,7 +40,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         table = fresh_spectra(args.models, args.datasets, n_samples=args.n_samples, seed=args.seed,
                               device=args.device, layers=not args.no_layers, n_boot=args.n_boot,
-                              zoo_config=args.zoo_config)
+                              zoo_config=args.zoo_config,
+                              **({"probe_sets": tuple(args.probe_sets)} if args.probe_sets else {}))
         print(f"wrote {len(table)} spectra rows")
         return 0
 

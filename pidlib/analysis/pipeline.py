@@ -29,6 +29,16 @@ from pidlib.analysis.tables import default_path, load_spectra, write_spectra
 ZOO = "zoo"
 WORLD = "world"
 
+#: Probe configurations a fresh run produces: name -> extra ``pidlib run`` arguments, which
+#: models ("all", or "members": the zoo's final models only) and whether the logit lens
+#: is stored. ``noise`` is the paper's probe and the one every finding chapter reads.
+PROBE_SETS = {
+    "noise": {"args": [], "models": "all", "layers": True},
+    "noise8": {"args": ["--noise-draws", "8"], "models": "members", "layers": False},
+    "donors8": {"args": ["--donors", "8"], "models": "all", "layers": False},
+}
+DEFAULT_PROBES = "noise"
+
 
 def _run(cmd: list[str]) -> None:
     print("$", " ".join(cmd), flush=True)
@@ -67,7 +77,12 @@ def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
         parts = Path(m["path"]).parts
         family = m.get("family") or (parts[1].split("-")[0] if len(parts) > 2 and parts[0] == "emergence" else "")
         scale_name = str(m.get("scale") or (parts[1].split("-", 1)[-1] if len(parts) > 2 else ""))
-        out[str(zoo / m["path"])] = {
+        path = zoo / m["path"]
+        try:  # inside the repository: a relative path, so run-store names do not embed /home/...
+            key = str(path.resolve().relative_to(repo_root()))
+        except ValueError:
+            key = str(path)
+        out[key] = {
             "family": str(family or ""), "scale": float(n_params.get(scale_name, "nan")), "scale_name": scale_name,
             "stage": str(m.get("stage") or ""), "kind": str(m.get("kind") or ""),
             "step": float(m["step"]) if m.get("step") is not None else float("nan")}
@@ -82,9 +97,16 @@ def world_specs(n_samples: int, seed: int = 0) -> list[str]:
 
 def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, seed: int = 0,
                   device: str = "cpu", layers: bool = True, n_boot: int = 200, zoo_config: str = "full",
-                  out: str | Path | None = None) -> pd.DataFrame:
-    """Run the pipeline and write a new spectra table; returns it."""
+                  probe_sets=tuple(PROBE_SETS), out: str | Path | None = None) -> pd.DataFrame:
+    """Run the pipeline and write a new spectra table; returns it.
+
+    ``probe_sets`` names entries of :data:`PROBE_SETS`; each adds its runs (and a
+    ``probes`` value in the table). ``layers=False`` stores no logit lens in any of them.
+    """
     models = list(models)
+    unknown = [p for p in probe_sets if p not in PROBE_SETS]
+    if unknown:
+        raise ValueError(f"unknown probe sets {unknown}; known: {', '.join(PROBE_SETS)}")
     overrides: dict[str, dict] = {}
     commands = []
     if models == [ZOO]:
@@ -93,25 +115,40 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
         commands.append(" ".join(cmd[1:]))
         overrides = zoo_models()
         models = sorted(overrides)
+    members = [m for m in models if overrides.get(m, {}).get("kind", "member") == "member"]
     specs = []
     for d in datasets:
         specs.extend(world_specs(n_samples, seed) if d == WORLD else [d])
-    for m in models:
-        for d in specs:
-            cmd = _pidlib_cli() + ["run", "--model", str(m), "--dataset", d, "--split", "eval",
-                                   "--out", str(runs_dir()), "--device", device, "--seed", str(seed),
-                                   "--limit", str(n_samples), "--no-progress"]
-            if layers:
-                cmd.append("--layers")
-            _run(cmd)
-            commands.append(" ".join(["pidlib", *cmd[len(_pidlib_cli()):]]))
+    run_dirs = []
+    for name in probe_sets:
+        ps = PROBE_SETS[name]
+        for m in (models if ps["models"] == "all" else members):
+            for d in specs:
+                cmd = _pidlib_cli() + ["run", "--model", str(m), "--dataset", d, "--split", "eval",
+                                       "--out", str(runs_dir()), "--device", device, "--seed", str(seed),
+                                       "--limit", str(n_samples), "--no-progress", *ps["args"]]
+                if layers and ps["layers"]:
+                    cmd.append("--layers")
+                _run(cmd)
+                commands.append(" ".join(["pidlib", *cmd[len(_pidlib_cli()):]]))
     wanted = {str(m) for m in models}
-    runs = [r for r in find_runs() if json.loads((r / "meta.json").read_text()).get("model") in wanted]
+    want_cfg = {name: PROBE_SETS[name] for name in probe_sets}
+    from pidlib.analysis.spectra import probe_label
+    runs = []
+    for r in find_runs():
+        meta = json.loads((r / "meta.json").read_text())
+        cfg = meta.get("config", {}) or {}
+        label = probe_label(cfg)
+        if meta.get("model") not in wanted or label not in want_cfg:
+            continue
+        if cfg.get("seed") != seed or bool(cfg.get("layers")) != bool(layers and want_cfg[label]["layers"]):
+            continue  # a run of other settings (kept in the store, not in this table)
+        runs.append(r)
     table = build_spectra(runs, seed=seed, n_boot=n_boot, overrides=overrides)
     params = dict(models=models, datasets=specs, n_samples=n_samples, seed=seed, device=device,
-                  layers=layers, n_boot=n_boot, zoo_config=zoo_config)
+                  layers=layers, n_boot=n_boot, zoo_config=zoo_config, probe_sets=list(probe_sets))
     write_spectra(table, out or default_path(),
-                  provenance(command="python -m pidlib.book build --fresh (pidlib.analysis.pipeline.fresh_spectra)",
+                  provenance(command="python -m pidlib.analysis fresh (pidlib.analysis.pipeline.fresh_spectra)",
                              parameters=params, runs=[str(r) for r in runs], run_commands=commands))
     return table
 
@@ -119,17 +156,20 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
 _FRESH_DONE: dict[tuple, pd.DataFrame] = {}
 
 
-def get_spectra(source: str = "cache", models=(ZOO,), datasets=(WORLD,), **kwargs) -> pd.DataFrame:
+def get_spectra(source: str = "cache", models=(ZOO,), datasets=(WORLD,), *, probes: str | None = DEFAULT_PROBES,
+                **kwargs) -> pd.DataFrame:
     """The spectra table for a notebook: the cached one, or a fresh one (``source="fresh"``).
 
     With ``"fresh"`` the pipeline runs (resumable: finished runs are reused by the run
     store) and the new table is written before it is returned. Models other than the zoo
-    filter the table to those models.
+    filter the table to those models. ``probes`` keeps the rows of one probe configuration
+    (``"noise"``, the paper's, by default; ``"donors8"``, ``"noise8"``, see
+    :data:`PROBE_SETS`); ``None`` keeps all, with their ``probes`` column.
     """
     if source not in ("cache", "fresh"):
         raise ValueError(f"source must be 'cache' or 'fresh', got {source!r}")
     if source == "fresh":
-        key = (tuple(models), tuple(datasets), tuple(sorted(kwargs.items())))
+        key = (tuple(models), tuple(datasets), tuple(sorted((k, str(v)) for k, v in kwargs.items())))
         if key not in _FRESH_DONE:
             _FRESH_DONE[key] = fresh_spectra(models, datasets, **kwargs)
         table = _FRESH_DONE[key]
@@ -138,6 +178,10 @@ def get_spectra(source: str = "cache", models=(ZOO,), datasets=(WORLD,), **kwarg
     models = list(models)
     if models and models != [ZOO] and len(table):
         table = table[table["model"].isin(models)]
+    if probes is not None and len(table):
+        have = table["probes"].fillna(DEFAULT_PROBES) if "probes" in table.columns else \
+            pd.Series(DEFAULT_PROBES, index=table.index)
+        table = table[have == probes]
     return table.reset_index(drop=True)
 
 

@@ -287,6 +287,17 @@ def model_info(meta: dict, overrides: dict | None = None) -> dict[str, Any]:
     return info
 
 
+def probe_label(config: dict) -> str:
+    """How a run's unimodal probes replaced the other input: ``"noise"`` (one noise draw,
+    the paper's probes), ``"noiseK"`` (K draws averaged) or ``"donorsD"`` (D other
+    samples' inputs averaged)."""
+    donors = int(config.get("donors", 0) or 0)
+    draws = int(config.get("noise_draws", 1) or 1)
+    if donors:
+        return f"donors{donors}"
+    return "noise" if draws == 1 else f"noise{draws}"
+
+
 def spectra_from_run(path: str | Path, *, layers: bool = False, n_samples: int | None = None,
                      fit_fraction: float = 0.5, seed: int = 0, n_boot: int = 0, level: float = 0.95,
                      overrides: dict | None = None, batch_kwargs: dict | None = None) -> pd.DataFrame:
@@ -307,7 +318,8 @@ def spectra_from_run(path: str | Path, *, layers: bool = False, n_samples: int |
         cfg = meta.get("config", {}) or {}
         base = {"model": _model_label(str(meta.get("model", Path(path).name))), **info, "dataset": str(meta.get("dataset", "")),
                 "task": task, **accuracies(g, arr), "config_hash": str(meta.get("config_hash", "")),
-                "tau": cfg.get("tau", math.nan), "noise_scale": cfg.get("noise_scale", math.nan)}
+                "tau": cfg.get("tau", math.nan), "noise_scale": cfg.get("noise_scale", math.nan),
+                "probes": probe_label(cfg)}
         rows.append({**base, "layer": -1, **estimate(arr["x1"], arr["x2"], arr["p_vis"], arr["p_lang"], arr["p_full"],
                                                       n_fit=n_fit, seed=seed, n_boot=n_boot, level=level,
                                                       batch_kwargs=batch_kwargs)})
@@ -319,7 +331,7 @@ def spectra_from_run(path: str | Path, *, layers: bool = False, n_samples: int |
     for c in SPECTRA_COLUMNS:
         if c not in out.columns:
             out[c] = math.nan
-    extra = [c for c in ("config_hash", "tau", "noise_scale", "scale_name", "kind") if c in out.columns]
+    extra = [c for c in ("config_hash", "tau", "noise_scale", "probes", "scale_name", "kind") if c in out.columns]
     return validate_spectra(out[SPECTRA_COLUMNS + extra], source=source)
 
 

@@ -82,6 +82,11 @@ class Adapter:
     #: text the processor appends after the prompt (PaliGemma: "\n"); option letters are
     #: tokenized as the continuation of ``prompt + processor_suffix``
     processor_suffix: str = ""
+    #: True when :attr:`Prepared.vision_inputs` do not depend on the prompt text, so that
+    #: :meth:`cross_inputs` may pair one sample's prompt with another's image inputs
+    #: (False for Mllama: its cross-attention mask follows the prompt; InstructBLIP: the
+    #: Q-Former reads the question).
+    vision_inputs_text_free: bool = True
 
     def __init__(self, model: nn.Module, processor: Any = None, tokenizer: Any = None, *,
                  name: str | None = None):
@@ -187,6 +192,35 @@ class Adapter:
 
     # ------------------------------------------------------------------ hooks
     @torch.no_grad()
+    def cross_inputs(self, text: Prepared, image: Prepared) -> Prepared | None:
+        """``text``'s prompt with ``image``'s vision inputs, when that is exactly what
+        :meth:`prepare` would give for the crossed sample; ``None`` otherwise.
+
+        Exact when the vision inputs do not depend on the text
+        (:attr:`vision_inputs_text_free`) and both prompts lay out the image identically:
+        the same number of image tokens, the same vision-input keys and tensor shapes, and
+        equal non-floating tensors (grids, aspect ratios). Dynamic-resolution families
+        with images of different sizes fail the check, and the caller prepares the crossed
+        sample with the processor instead.
+        """
+        if not self.vision_inputs_text_free:
+            return None
+        if int(self.image_mask(text.input_ids).sum()) != int(self.image_mask(image.input_ids).sum()):
+            return None
+        a, b = text.vision_inputs, image.vision_inputs
+        if set(a) != set(b):
+            return None
+        for k in a:
+            x, y = a[k], b[k]
+            if torch.is_tensor(x) != torch.is_tensor(y):
+                return None
+            if torch.is_tensor(x):
+                if x.shape != y.shape or (not x.is_floating_point() and not torch.equal(x, y)):
+                    return None
+            elif x != y:
+                return None
+        return Prepared(text.input_ids, text.question_mask, dict(b), text.prompt)
+
     def image_features(self, prepared: Prepared) -> torch.Tensor:
         """Projected image features as they enter the language model, shape (n_img_tokens, D)."""
         kw = {k: (v.to(self.device) if torch.is_tensor(v) else v)

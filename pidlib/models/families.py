@@ -97,6 +97,7 @@ class MllamaAdapter(Adapter):
     family = "mllama"
     vision_keys = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask")
     image_in_sequence = False
+    vision_inputs_text_free = False
 
     def image_mask(self, input_ids):
         return torch.zeros_like(input_ids, dtype=torch.bool)
@@ -140,6 +141,7 @@ class InstructBlipAdapter(Adapter):
 
     family = "instructblip"
     vision_keys = ("pixel_values", "qformer_input_ids", "qformer_attention_mask")
+    vision_inputs_text_free = False
 
     def __init__(self, model, processor=None, tokenizer=None, *, name=None):
         if not getattr(model.config, "use_decoder_only_language_model", True):

@@ -29,7 +29,7 @@ from pidlib.zoo.model import Arch
 from pidlib.zoo.train import Schedule
 
 #: Bump when training code changes in a way that changes the weights.
-ZOO_VERSION = "1"
+ZOO_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -118,13 +118,13 @@ CONFIGS = {
     # used by tests and quick checks: one small fusion model, <= 2 minutes on 2 cores
     "smoke": ZooConfig(
         name="smoke", scales=("small",), families=("fusion",),
-        schedule=Schedule(lm_steps=150, vision_steps=60, stage1_steps=100, stage2_steps=300,
-                          n_text=1200, n_captions=1000, n_train=300, stage2_lr=3e-3),
+        schedule=Schedule(lm_steps=150, vision_steps=60, stage1_steps=100, stage2_steps=1200,
+                          n_text=1200, n_captions=1000, n_train=600, stage2_lr=3e-3),
         n_eval=100),
     # the book's zoo: 2 families x 3 scales, emergence checkpoints for fusion-medium
     "full": ZooConfig(
         name="full", scales=("small", "medium", "large"), families=("fusion", "language"),
-        schedule=Schedule(lm_steps=200, vision_steps=100, stage1_steps=150, stage2_steps=700,
+        schedule=Schedule(lm_steps=200, vision_steps=100, stage1_steps=150, stage2_steps=1500,
                           n_text=2400, n_captions=2000, n_train=1200, stage2_lr=3e-3),
         emergence=("fusion", "medium"), n_eval=100),
 }
