@@ -221,7 +221,8 @@ if len(out):
            [["task", "designed", "model", "accuracy", "probes", "dominant", *ATOMS, "total"]]
            .sort_values(["task", "model", "probes"]).round(3).rename(columns={"accuracy": "zoo accuracy"}))
     md("The full table (bits; one row per model, task and kind of probe):")
-    display(tbl.reset_index(drop=True))
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 20):
+        display(tbl.reset_index(drop=True))
 
 # %% tags=["hide-input"]
 def _rate(pr):

@@ -145,8 +145,8 @@ if have_syn:
                      f"{fmt(i_end.accuracy, 2)}).")
     md("\n".join(lines))
 else:
-    md(no_cache_note("This section needs checkpoint spectra of the `color` and `exist` tasks with noise and donor "
-                     "probes.", "make book-fresh"))
+    md("This table has no checkpoint spectra of the `color` and `exist` tasks with both noise and donor probes; "
+       "`python -m pidlib.analysis fresh` (or `make book-fresh`) produces them for the zoo.")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Synergy S (bits, output layer) of the emergence checkpoints on the two synergy task families (mean of color and exist), over alignment and then instruction tuning (dashed line), measured with the paper's noise probes and with donor probes; the grey line is the checkpoints' mean accuracy on the two tasks (right axis).", "name": "fig-training-synergy"}}
 if have_syn:

@@ -142,7 +142,7 @@ if len(out) and "task" in out.columns and (out.task == "describe").any():
     desc = out[out.task == "describe"][cols].sort_values("model").reset_index(drop=True)
     display(desc.round(3))
     share_u1 = float((desc.unique1 >= desc[["unique2", "redundancy", "synergy"]].max(axis=1)).mean())
-    md(f"On the constant-question task U1 is the largest atom for {fmt(100 * share_u1)} % of the "
+    md(f"On the constant-question task U1 is the largest atom for {fmt(100 * share_u1, 0)} % of the "
        f"{len(desc)} zoo models; the median U2 is {fmt(float(desc.unique2.median()))} bits although the "
        "question carries none. Read U2 and R of any model whose language-only probe answers confidently "
        "without an image with this artifact in mind.")
@@ -177,9 +177,8 @@ if len(kinds) > 1:
     if {"noise", "donors8"} <= set(desc_u2.index):
         md(f"On the constant-question `describe` task the median R falls from {fmt(float(red_['noise']))} bits "
            f"(one noise draw) to {fmt(float(red_['donors8']))} bits with donor probes, and the median U2 is "
-           f"{fmt(float(desc_u2['donors8']))} bits with donors (the question carries none). The synergy tasks "
-           "show the largest change; the method chapter's end-to-end table counts, per kind of probe, how often "
-           "the designed atom comes out on top.")
+           f"{fmt(float(desc_u2['donors8']))} bits with donors (the question carries none). The method chapter's "
+           "end-to-end table counts, per kind of probe, how often the designed atom comes out on top.")
 else:
     md(no_cache_note("This comparison needs cached runs with more than one kind of probe.", "make book-fresh"))
 

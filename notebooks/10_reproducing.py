@@ -127,7 +127,7 @@ runs = run_provenance()
 if len(runs):
     display(runs)
 else:
-    md("The raw probe rows under `data/runs` are not part of the repository (about 54 MB for the zoo, over "
+    md("The raw probe rows under `data/runs` are not part of the repository (about 110 MB for the zoo, over "
        "the 30 MB budget for cached data); `python -m pidlib.analysis fresh --n-samples 500 --n-boot 20` "
        "regenerates them, and the spectra table's provenance below lists every run and command that produced it.")
 
