@@ -30,12 +30,17 @@ def _images(outs):
     return sum("image/png" in o.get("data", {}) for o in outs)
 
 
-@pytest.mark.parametrize("stem", CHAPTERS)
-def test_runs_in_cache_mode(stem):
-    staging, rows = S.executed("repo")
+def _executed_ok(session: str, stem: str):
+    """(notebook, outputs) of ``stem`` from an executed session, asserting it ran."""
+    staging, rows = S.executed(session)
     row = next(r for r in rows if r["notebook"] == f"{stem}.ipynb")
     assert row["status"] == "ok", row.get("error")
-    nb, outs = _outputs(staging / "notebooks" / f"{stem}.ipynb")
+    return _outputs(staging / "notebooks" / f"{stem}.ipynb")
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_runs_in_cache_mode(stem):
+    nb, outs = _executed_ok("repo", stem)
     assert not [o for o in outs if o.get("output_type") == "error"]
     assert nb["metadata"]["papermill"]["parameters"]["source"] == "cache"
 
@@ -70,10 +75,7 @@ def test_no_cache_is_said_not_invented():
 
 @pytest.mark.parametrize("stem", ZOO_CHAPTERS)
 def test_zoo_branches_on_synthetic_table(stem):
-    staging, rows = S.executed("synthetic")
-    row = next(r for r in rows if r["notebook"] == f"{stem}.ipynb")
-    assert row["status"] == "ok", row.get("error")
-    _, outs = _outputs(staging / "notebooks" / f"{stem}.ipynb")
+    _, outs = _executed_ok("synthetic", stem)
     text = _text(outs)
     assert "No cached run yet" not in text or stem == "09_sensitivity"
     assert _images(outs) >= 1

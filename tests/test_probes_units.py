@@ -49,6 +49,12 @@ def test_option_distribution_threshold_and_renormalization():
     assert pad_options(p, 4).shape == (2, 4) and float(pad_options(p, 4)[:, 2:].abs().sum()) == 0
     with pytest.raises(ValueError):
         pad_options(torch.ones(5), 4)
+    # rows padded to a common width: padding gets 0, the fallback is uniform over the valid entries
+    padded = torch.cat([s, torch.zeros(2, 2)], 1)
+    valid = torch.tensor([[True, True, False, False]] * 2)
+    pm, mm = option_distribution(padded, tau=0.3, valid=valid)
+    np.testing.assert_allclose(pm.numpy(), pad_options(p, 4).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(mm.numpy(), mass.numpy(), rtol=1e-6)
 
 
 def test_letter_ids_first_differing_token_and_distinctness():

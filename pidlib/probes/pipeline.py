@@ -39,7 +39,7 @@ import torch
 from pidlib.models.base import Adapter, AdapterError, Prepared
 from pidlib.probes.lens import capture_last_position, lens_logits
 from pidlib.probes.noise import NoiseStats, RunningMoments, draw_noise, sample_generator
-from pidlib.probes.scoring import DEFAULT_TAU, letter_token_ids
+from pidlib.probes.scoring import DEFAULT_TAU, letter_token_ids, option_distribution
 
 __all__ = ["ProbeItem", "ProbeRows", "probe_rows", "forward_rows", "forward_shared_prefix", "probe_batch",
            "compute_noise_stats", "run_probes", "donor_indices", "PROBES"]
@@ -67,6 +67,8 @@ class ProbeItem:
     answer: str | None
     prepared: Prepared
     option_ids: list[list[int]] | None = None
+    #: donor probes only: (visual-only items, language-only items), see :func:`probe_batch`
+    donors: tuple | None = None
 
 
 def _option_ids(adapter, item: ProbeItem, cache: dict) -> list[list[int]]:
@@ -239,7 +241,6 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
     if int(draws) < 1:
         raise ValueError(f"draws must be >= 1, got {draws!r}")
     dt = adapter.dtype
-    p = item.prepared
     full, full_vision, x1, x2, img, q, feats = _full_row(adapter, item)
     g = sample_generator(seed, dataset, item.index, device=adapter.device)
     noise = noise.on(adapter.device)
@@ -251,13 +252,12 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
         lang = full.clone()
         vis_rows.append(vis)
         lang_rows.append(lang)
+        vis_vision.append(full_vision)
         if adapter.image_in_sequence:
             lang[img] = img_noise
-            vis_vision.append(p.vision_inputs)
-            lang_vision.append(p.vision_inputs)
-        else:
-            vis_vision.append(dict(p.vision_inputs, image_states=feats))
-            lang_vision.append(dict(p.vision_inputs, image_states=img_noise))
+            lang_vision.append(full_vision)
+        else:  # cross-attention families: noise image states travel with the row
+            lang_vision.append(dict(full_vision, image_states=img_noise))
     return ProbeRows((full, *vis_rows, *lang_rows), x1, x2, [full_vision, *vis_vision, *lang_vision])
 
 
@@ -268,16 +268,6 @@ def _per_probe(p: torch.Tensor, mass: torch.Tensor, draws: int):
     p3 = torch.stack([p[..., 0, :], p[..., 1:1 + K, :].mean(-2), p[..., 1 + K:, :].mean(-2)], -2)
     m3 = torch.stack([mass[..., 0], mass[..., 1:1 + K].mean(-1), mass[..., 1 + K:].mean(-1)], -1)
     return p3, m3
-
-
-def _masked_distribution(scores: torch.Tensor, valid: torch.Tensor, tau: float):
-    """:func:`option_distribution` over the ``valid`` entries of a padded last axis
-    (invalid entries get probability 0; the uniform fallback is over the valid ones)."""
-    s = scores.float().masked_fill(~valid, float("-inf"))
-    mass = s.exp().sum(-1)
-    p = torch.softmax(s, -1)
-    uniform = valid.float() / valid.float().sum(-1, keepdim=True)
-    return torch.where((mass < tau).unsqueeze(-1), uniform, p), mass
 
 
 @torch.no_grad()
@@ -381,7 +371,7 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
             tok = lp[row, n_keep - len(c):, :].gather(-1, torch.tensor(c, device=lp.device)[:, None])
             scores[r, j] = tok.mean()
 
-    p_all, mass_all = _masked_distribution(scores, valid, tau)   # (N, width), (N,)
+    p_all, mass_all = option_distribution(scores, tau, valid)   # (N, width), (N,)
     B = len(items)
     p3, m3 = _per_probe(p_all.view(B, R, width), mass_all.view(B, R), K)   # (B, 3, width), (B, 3)
     lens3 = None
@@ -389,7 +379,7 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
         lens = torch.log_softmax(lens_logits(adapter, captured), -1)   # (L, N, V)
         L = lens.shape[0]
         lsc = lens.gather(-1, first.to(lens.device).expand(L, N, width))
-        lp_, lm_ = _masked_distribution(lsc, valid.to(lens.device).expand(L, N, width), tau)
+        lp_, lm_ = option_distribution(lsc, tau, valid.to(lens.device).expand(L, N, width))
         lens3, _ = _per_probe(lp_.view(L, B, R, width), lm_.view(L, B, R), K)   # (L, B, 3, width)
 
     out = []
@@ -553,7 +543,7 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                     js = donor_indices(donor_keys, str(s.index), int(donors), seed=seed, dataset=dataset.name)
                     vis = [crossed_item(donor_pool[j], s, f"{s.index}|question:{donor_pool[j].index}") for j in js]
                     lang = [crossed_item(s, donor_pool[j], f"{s.index}|image:{donor_pool[j].index}") for j in js]
-                    it = (it, (vis, lang))
+                    it.donors = (vis, lang)
                 out.append(it)
             except (ValueError, AdapterError) as e:  # DatasetError is a ValueError
                 out.append(e if on_error != "skip" else (s.index, str(e)))
@@ -571,14 +561,12 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                     if pending is not None:
                         pending.cancel()
                     raise x
-                if isinstance(x, tuple) and not isinstance(x[0], ProbeItem):
+                if isinstance(x, tuple):
                     skipped.append(x)
                 else:
                     items.append(x)
             if items:
-                donor_items = None
-                if donors:
-                    items, donor_items = [x[0] for x in items], [x[1] for x in items]
+                donor_items = [it.donors for it in items] if donors else None
                 rows = probe_batch(adapter, items, noise_stats, seed=seed, dataset=dataset.name,
                                    tau=tau, layers=layers, width=width, share_prefix=share_prefix,
                                    noise_draws=noise_draws, donor_items=donor_items, _cache=cache)

@@ -57,7 +57,7 @@ def letter_token_ids(tokenizer, prompt: str, letters: str) -> list[list[int]]:
     return out
 
 
-def option_distribution(scores: torch.Tensor, tau: float = DEFAULT_TAU):
+def option_distribution(scores: torch.Tensor, tau: float = DEFAULT_TAU, valid: torch.Tensor | None = None):
     """Option distribution and raw mass from per-option log-scores.
 
     Parameters
@@ -66,6 +66,9 @@ def option_distribution(scores: torch.Tensor, tau: float = DEFAULT_TAU):
         (..., k) length-normalized log-probabilities of the k valid options.
     tau : float
         Confidence threshold on the raw mass.
+    valid : torch.Tensor, optional
+        (..., k) bool: which entries are options, for rows padded to a common k (padding
+        gets probability 0 and the uniform fallback is over the valid entries only).
 
     Returns
     -------
@@ -75,9 +78,13 @@ def option_distribution(scores: torch.Tensor, tau: float = DEFAULT_TAU):
         (...,) float32 raw mass ``sum exp(scores)``.
     """
     s = scores.float()
+    if valid is None:
+        uniform = torch.full_like(s, 1.0 / s.shape[-1])
+    else:
+        s = s.masked_fill(~valid, float("-inf"))
+        uniform = valid.float() / valid.float().sum(-1, keepdim=True)
     mass = s.exp().sum(-1)
     p = torch.softmax(s, -1)
-    uniform = torch.full_like(p, 1.0 / s.shape[-1])
     p = torch.where((mass < tau).unsqueeze(-1), uniform, p)
     return p, mass
 
