@@ -68,7 +68,8 @@ NOISE_STATS_FILE = "noise_stats.safetensors"
 _PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
 
 #: Known column types (ARCHITECTURE.md, "Probe run rows").
-LIST_F32_COLUMNS = ("x1", "x2", "p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang")
+LIST_F32_COLUMNS = ("x1", "x2", "p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang",
+                    "p_vis_draws", "p_lang_draws")
 _KNOWN_TYPES: dict[str, pa.DataType] = {
     "index": pa.string(),
     "answer": pa.string(),

@@ -108,6 +108,8 @@ def test_run_with_noise_draws_and_donors(workdir, capsys):
         assert sorted(df["index"]) == [str(i) for i in range(6, 10)]
         p = np.stack(df["p_vis"].to_numpy())
         assert np.allclose(p.sum(1), 1, atol=1e-5)
+        draws = np.stack(df["p_vis_draws"].to_numpy()).reshape(len(df), -1, p.shape[1])
+        assert draws.shape[1] == max(key) and np.allclose(draws.mean(1), p, atol=1e-6)
     with pytest.raises(SystemExit, match="--donors"):
         _run(workdir, "eval", "--donors", "2", "--noise-draws", "2")
 

@@ -356,6 +356,12 @@ def test_noise_draws_average_independent_draws(case):
     np.testing.assert_allclose(row["p_vis"][:k], p[1:1 + K].mean(0).numpy(), atol=2e-5)
     np.testing.assert_allclose(row["p_lang"][:k], p[1 + K:].mean(0).numpy(), atol=2e-5)
     assert row["mass_vis"] == pytest.approx(float(mass[1:1 + K].mean()), rel=1e-4)
+    draws_v = row["p_vis_draws"].reshape(K, -1)            # every draw is kept, [draw][option]
+    draws_l = row["p_lang_draws"].reshape(K, -1)
+    np.testing.assert_allclose(draws_v[:, :k], p[1:1 + K].numpy(), atol=2e-5)
+    np.testing.assert_allclose(draws_l[:, :k], p[1 + K:].numpy(), atol=2e-5)
+    np.testing.assert_allclose(draws_v.mean(0), row["p_vis"], atol=1e-6)
+    assert "p_vis_draws" not in probe_batch(a, [it], case.noise, seed=5, dataset="t", tau=0.0)[0]
     plain = probe_batch(a, case.items, case.noise, seed=5, dataset="t", tau=0.0, layers=True, noise_draws=K)
     shared = probe_batch(a, case.items, case.noise, seed=5, dataset="t", tau=0.0, layers=True,
                          noise_draws=K, share_prefix=True)

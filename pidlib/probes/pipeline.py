@@ -391,6 +391,10 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
         for r, name in enumerate(PROBES):
             row[f"p_{name}"] = p3[b, r].cpu().numpy()
             row[f"mass_{name}"] = float(m3[b, r])
+        if K > 1:  # every draw / donor, for split-half and jackknife corrections of finite K
+            pv = p_all.view(B, R, width)[b]
+            row["p_vis_draws"] = pv[1:1 + K].reshape(-1).cpu().numpy()
+            row["p_lang_draws"] = pv[1 + K:].reshape(-1).cpu().numpy()
         if lens3 is not None:
             for r, name in enumerate(PROBES):
                 row[f"lens_{name}"] = lens3[:, b, r].reshape(-1).cpu().numpy()
