@@ -143,3 +143,25 @@ def test_spec_and_loader():
     loaders = pytest.importorskip("pidlib.data.loaders")
     ds2 = loaders.load_dataset("world:exist?n=12&seed=0&split=eval")
     assert len(ds2) == 12 and all(_same(a, b) for a, b in zip(ds2, make_samples("exist", 12)))
+
+
+def test_generating_variables_determine_the_answer_as_designed():
+    """meta["vars"] holds the discrete generating variables; together they fix the gold
+    answer of every family, and each alone does as designed (describe: scene; knowledge:
+    question; redundant: either; color/exist: neither)."""
+    from collections import defaultdict
+
+    from pidlib.world import make_samples
+
+    def determines(samples, key):
+        seen = defaultdict(set)
+        for s in samples:
+            seen[key(s.meta["vars"])].add(s.answer)
+        return all(len(v) == 1 for v in seen.values())
+
+    for task, alone in (("color", ()), ("exist", ()), ("describe", ("scene",)),
+                        ("knowledge", ("question",)), ("redundant", ("scene", "question"))):
+        ss = make_samples(task, 300, seed=3)
+        assert determines(ss, lambda v: (v["scene"], v["question"])), task
+        for var in ("scene", "question"):
+            assert determines(ss, lambda v: v[var]) == (var in alone), (task, var)

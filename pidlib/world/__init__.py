@@ -49,7 +49,8 @@ def make_sample(task: str, i: int, *, seed: int = 0, split: str = "eval", shuffl
 
     ``meta`` holds ``task`` (the family), ``atom`` (its designed dominant atom, which
     assumes the default fixed option order), ``caption`` (a description of the picture),
-    ``split``, ``seed`` and ``shuffled``. With ``shuffle=True`` the options are permuted
+    ``split``, ``seed``, ``shuffled`` and ``vars`` (the discrete generating variables of
+    the sample, :data:`pidlib.world.tasks.VARS`; the option order does not enter them). With ``shuffle=True`` the options are permuted
     (same scene and question as unshuffled).
     """
     from pidlib.data.schema import LETTERS, MCSample
@@ -72,7 +73,8 @@ def make_sample(task: str, i: int, *, seed: int = 0, split: str = "eval", shuffl
         image=render(d["scene"]),
         hint=None,
         meta={"task": task, "atom": DOMINANT_ATOM[task], "caption": caption(d["scene"]),
-              "split": split, "seed": int(seed), "shuffled": bool(shuffle)},
+              "split": split, "seed": int(seed), "shuffled": bool(shuffle),
+              "vars": {k: int(v) for k, v in d["vars"].items()}},
     )
 
 

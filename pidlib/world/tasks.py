@@ -75,12 +75,26 @@ DOMINANT_ATOM = {
 }
 FAMILIES = tuple(DOMINANT_ATOM)
 
+def _cell_colors(scene) -> int:
+    """The colours of the four grid cells as one integer: a permutation of the four
+    colours (``color`` scenes fill every cell), coded base 4 in cell order."""
+    by_cell = {s.cell: COLOR_NAMES.index(s.color) for s in scene}
+    return sum(by_cell[c] * 4 ** c for c in range(4))
+
+
+def _color_set(scene) -> int:
+    """The set of colours shown, as a 4-bit mask (bit c set when colour c is shown)."""
+    return sum(1 << COLOR_NAMES.index(s.color) for s in scene)
+
+
 def _color(rng):
     scene = sample_scene(rng, 4)
     target = scene[int(rng.integers(4))]
     options = list(COLOR_NAMES)
+    cell = int(target.cell)
     return dict(question=f"What color is the object at the {target.where}?", options=options,
-                answer=options.index(target.color), scene=scene)
+                answer=options.index(target.color), scene=scene,
+                vars={"scene": _cell_colors(scene), "question": cell})
 
 
 def _exist(rng):
@@ -90,7 +104,8 @@ def _exist(rng):
     present = bool(rng.integers(2))
     color = (shown if present else absent)[int(rng.integers(2))]
     return dict(question=f"Is there a {color} object?", options=["yes", "no"],
-                answer=0 if present else 1, scene=scene)
+                answer=0 if present else 1, scene=scene,
+                vars={"scene": _color_set(scene), "question": COLOR_NAMES.index(color)})
 
 
 def _describe(rng):
@@ -99,7 +114,9 @@ def _describe(rng):
     scene = [sample_shape(rng, kind, color)]
     options = list(COLOR_NAMES)
     return dict(question="Which option describes the picture?", options=options,
-                answer=options.index(color), scene=scene)
+                answer=options.index(color), scene=scene,
+                vars={"scene": COLOR_NAMES.index(color), "question": 0,
+                      "shape": SHAPES.index(kind)})
 
 
 def _knowledge(rng):
@@ -109,8 +126,10 @@ def _knowledge(rng):
         q, truth, options = f"What do {creature}s eat?", food, list(FOODS)
     else:
         q, truth, options = f"Where do {creature}s live?", home, list(HOMES)
+    relation = 0 if options == list(FOODS) else 1
     scene = sample_scene(rng, int(rng.integers(1, 5)))
-    return dict(question=q, options=options, answer=options.index(truth), scene=scene)
+    return dict(question=q, options=options, answer=options.index(truth), scene=scene,
+                vars={"scene": len(scene) - 1, "question": 2 * CREATURES.index(creature) + relation})
 
 
 def _redundant(rng):
@@ -118,8 +137,21 @@ def _redundant(rng):
     color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
     scene = [sample_shape(rng, kind, color)]
     return dict(question=f"This {kind} is {color}. What color is the {kind}?",
-                options=list(COLOR_NAMES), answer=COLOR_NAMES.index(color), scene=scene)
+                options=list(COLOR_NAMES), answer=COLOR_NAMES.index(color), scene=scene,
+                vars={"scene": COLOR_NAMES.index(color), "question": COLOR_NAMES.index(color),
+                      "shape": SHAPES.index(kind)})
 
+
+#: The discrete generating variables each family records in ``meta["vars"]`` (the scene
+#: variable ``scene`` and the question variable ``question``; ``shape`` where the picture
+#: has one object). They define the exact reference PID (``pidlib.analysis.reference``).
+#: ``color``: scene = cell colours (a permutation, base-4 code), question = asked cell;
+#: ``exist``: scene = shown colour set (bit mask), question = asked colour;
+#: ``describe``: scene = colour, question = 0 (one question for every sample);
+#: ``knowledge``: scene = number of objects - 1 (unrelated to the question),
+#: question = 2 * creature + relation (0 eat, 1 live);
+#: ``redundant``: scene = colour, question = colour named in the text.
+VARS = ("scene", "question")
 
 MAKERS = {"color": _color, "exist": _exist, "describe": _describe, "knowledge": _knowledge,
           "redundant": _redundant}
