@@ -57,7 +57,7 @@ def test_random_joints_batched():
 def test_many_equals_single_and_is_deterministic():
     d = sample_discrete(gate("and"), 900, embedding="noisy", dim=16, seed=5)
     args = (d["x1"], d["x2"], d["p_y_x1"], d["p_y_x2"], d["p_y_x1x2"])
-    kw = dict(epochs=2, batch_size=128)
+    kw = dict(epochs=2, batch_size=128, min_steps=0)
     single = [pid_batch(*args, seed=s, **kw) for s in (3, 4)]
     many = pid_batch_many(*args, seeds=[3, 4], **kw)
     for a, b in zip(single, many):
@@ -73,7 +73,8 @@ def test_shared_features_per_problem_conditionals():
     d0 = sample_discrete(gate("xor"), 1200, seed=0)
     d1 = sample_discrete(gate("rdn"), 1200, seed=0)
     P = lambda k: np.stack([d0[k], d0[k]])  # noqa: E731
-    rs = pid_batch_many(d0["x1"], d0["x2"], P("p_y_x1"), P("p_y_x2"), P("p_y_x1x2"), seeds=[0, 1], epochs=3)
+    rs = pid_batch_many(d0["x1"], d0["x2"], P("p_y_x1"), P("p_y_x2"), P("p_y_x1x2"), seeds=[0, 1], epochs=3,
+                        min_steps=0)
     assert len(rs) == 2 and all(r.synergy > 0.9 for r in rs)
     with pytest.raises(ValueError, match="rows"):
         pid_batch_many(d0["x1"], d0["x2"], P("p_y_x1"), P("p_y_x2"), d1["p_y_x1x2"][:10], seeds=[0, 1])
@@ -86,27 +87,29 @@ def test_raw_atoms_sum_to_total_and_eval_data():
     r = pid_batch(*(fit[k] for k in keys), eval_data=tuple(ev[k] for k in keys), seed=0)
     assert sum(r.raw.values()) == pytest.approx(r.total, abs=1e-6)
     assert r.diagnostics["n_fit"] == 1600 and r.diagnostics["n_eval"] == 800
-    assert len(r.diagnostics["loss_curve"]) == 8 * 7  # 8 epochs x ceil(1600/256) batches
+    assert len(r.diagnostics["loss_curve"]) == 300  # max(8 epochs x ceil(1600/256) batches, min_steps)
     assert max_err(r, p) <= 0.035
 
 
-def test_incoherent_probes_report_negative_raw_synergy():
+def test_incoherent_probes_report_negative_synergy():
     # Independent Dirichlet(0.3) conditionals are not those of one joint distribution:
-    # the raw atoms show it (negative synergy), the clipped ones hide it.
+    # the atoms show it (negative synergy, the clipped atoms would hide it) and the result
+    # says so.
     rng = np.random.default_rng(0)
     n = 1500
     x1, x2 = rng.normal(size=(n, 8)), rng.normal(size=(n, 8))
     p1, p2, p12 = (rng.dirichlet(np.full(4, 0.3), size=n) for _ in range(3))
-    r = pid_batch(x1, x2, p1, p2, p12, seed=0, epochs=4)
-    assert r.raw["synergy"] < -0.05
-    assert r.synergy == 0.0
-    assert r.diagnostics["target_mismatch"] > 0.01
+    r = pid_batch(x1, x2, p1, p2, p12, seed=0, min_steps=50)
+    assert r.synergy < -0.05
+    assert r.clipped()["synergy"] == 0.0
+    assert not r.coherent and "INCOHERENT" in repr(r)
+    assert r.diagnostics["coherence"]["min_atom"] == pytest.approx(r.synergy)
 
 
 def test_zero_padded_options_are_ignored():
     d = sample_discrete(gate("xor"), 1200, seed=0)
     pad = lambda a: np.concatenate([a, np.zeros((a.shape[0], 2))], axis=1)  # noqa: E731
-    r = pid_batch(d["x1"], d["x2"], pad(d["p_y_x1"]), pad(d["p_y_x2"]), pad(d["p_y_x1x2"]), seed=0, epochs=3)
+    r = pid_batch(d["x1"], d["x2"], pad(d["p_y_x1"]), pad(d["p_y_x2"]), pad(d["p_y_x1x2"]), seed=0, min_steps=30)
     assert r.synergy == pytest.approx(1.0, abs=0.02)
 
 

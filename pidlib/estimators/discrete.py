@@ -54,4 +54,4 @@ def pid_discretized(x1, x2, p_y_x1x2, *, n_clusters: int = 8, seed: int = 0) -> 
     r = pid_exact(joint)
     diagnostics = dict(r.diagnostics, n_clusters=(int(joint.shape[0]), int(joint.shape[1])), joint=joint)
     return PIDResult(r.redundancy, r.unique1, r.unique2, r.synergy, r.total, r.I1, r.I2,
-                     raw=r.raw, diagnostics=diagnostics, method="discretized")
+                     coherent=True, diagnostics=diagnostics, method="discretized")

@@ -44,8 +44,20 @@ GATE_ATOMS = {
 }
 
 
+def _cells(p2: np.ndarray, n: int, rng: np.random.Generator, stratified: bool) -> np.ndarray:
+    """n cell indices of the flattened (X1, X2) joint ``p2``: i.i.d. draws, or (``stratified``)
+    exactly round(n p) of each cell (largest remainders), in random order."""
+    if not stratified:
+        return rng.choice(p2.size, size=n, p=p2.ravel())
+    want = p2.ravel() * n
+    counts = np.floor(want).astype(int)
+    rest = n - counts.sum()
+    counts[np.argsort(-(want - counts), kind="stable")[:rest]] += 1
+    return rng.permutation(np.repeat(np.arange(p2.size), counts))
+
+
 def sample_discrete(p, n: int, *, embedding: str = "onehot", dim: int = 64, sigma: float = 0.5,
-                    seed: int = 0) -> dict[str, np.ndarray]:
+                    seed: int = 0, stratified: bool = False, n_eval: int = 0) -> dict[str, np.ndarray]:
     """Draw n samples (x1, x2) from a joint P and return features and true conditionals.
 
     Parameters
@@ -59,17 +71,27 @@ def sample_discrete(p, n: int, *, embedding: str = "onehot", dim: int = 64, sigm
         code in ``dim`` dimensions (unit variance per dimension) and every sample adds
         N(0, sigma^2) noise.
     seed : int
+    stratified : bool, default False
+        Draw exactly round(n P(x1, x2)) rows of each (x1, x2) cell (in random order)
+        instead of i.i.d. rows, so that the sample's empirical joint is P up to rounding:
+        an estimator's error is then not confounded with sampling noise.
+    n_eval : int, default 0
+        Append ``n_eval`` more rows (stratified on their own when ``stratified``) with the
+        same codes: rows ``n:`` form an evaluation set.
 
     Returns
     -------
     dict with ``x1`` (n, d1), ``x2`` (n, d2), ``p_y_x1``, ``p_y_x2``, ``p_y_x1x2`` (n, |Y|),
-    and the discrete values ``v1``, ``v2``. The conditionals are the true ones of P
-    (``p_y_x1x2`` rows of cells with zero mass never occur).
+    and the discrete values ``v1``, ``v2`` (n + n_eval rows each with ``n_eval``). The
+    conditionals are the true ones of P (``p_y_x1x2`` rows of cells with zero mass never
+    occur).
     """
     p = check_joint(p)
     rng = np.random.default_rng(seed)
     n1, n2, ny = p.shape
-    cell = rng.choice(n1 * n2, size=n, p=p.sum(2).ravel())
+    p2 = p.sum(2)
+    cell = np.concatenate([_cells(p2, m, rng, stratified) for m in (n, n_eval) if m])
+    n = len(cell)
     v1, v2 = np.divmod(cell, n2)
     with np.errstate(invalid="ignore", divide="ignore"):
         c12 = p / p.sum(2, keepdims=True)
@@ -85,3 +107,18 @@ def sample_discrete(p, n: int, *, embedding: str = "onehot", dim: int = 64, sigm
         raise ValueError(f"embedding: must be 'onehot' or 'noisy', got {embedding!r}")
     return {"x1": x1.astype(np.float32), "x2": x2.astype(np.float32), "p_y_x1": c1[v1],
             "p_y_x2": c2[v2], "p_y_x1x2": c12[v1, v2], "v1": v1, "v2": v2}
+
+
+def random_joint(shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    """A random joint P(x1, x2, y) (Dirichlet(1) over the cells), reproducible by seed."""
+    rng = np.random.default_rng(seed)
+    return rng.dirichlet(np.ones(int(np.prod(shape)))).reshape(shape)
+
+
+def validation_cases() -> dict[str, np.ndarray]:
+    """The joints on which BATCH is validated against :func:`pidlib.pid_exact`: the gates
+    AND, SUM, XOR, RDN, UNQ and COPY, and three random joints (3x3x2, 3x3x3, 4x4x4)."""
+    out = {g: gate(g) for g in ("and", "sum", "xor", "rdn", "unq", "copy")}
+    out.update({"rand332": random_joint((3, 3, 2), 1), "rand333": random_joint((3, 3, 3), 2),
+                "rand444": random_joint((4, 4, 4), 3)})
+    return out
