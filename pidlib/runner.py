@@ -316,6 +316,31 @@ def _noise_stats(store, out, model_id, noise_key, fit_samples, base_meta, adapte
 
 
 # ----------------------------------------------------------------------------- the run
+class _hf_progress:
+    """Silence transformers' own progress bars (loading weights) when ``progress`` is off."""
+
+    def __init__(self, progress: bool):
+        self.progress = progress
+
+    def __enter__(self):
+        if not self.progress:
+            try:
+                from transformers.utils import logging as hf_logging
+
+                self._was = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()
+            except Exception:  # noqa: BLE001 - cosmetic only
+                self._was = None
+        return self
+
+    def __exit__(self, *exc):
+        if not self.progress and getattr(self, "_was", None):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.enable_progress_bar()
+        return False
+
+
 def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_dataset=None,
         fit_images=None, fit_split: str | None = None, limit: int | None = None, layers: bool = False,
         batch_size: int = 8, share_prefix: bool = False, device: str = "cpu", dtype: str = "auto",
@@ -450,7 +475,11 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         if m.get("status") != "complete" or not st.noise_stats_path.is_file():
             return False
         skipped_idx = {str(x.get("index")) for x in m.get("skipped", []) if x.get("index") is not None}
-        return set(want) - skipped_idx <= st.done()
+        import warnings
+
+        with warnings.catch_warnings():   # bad parts are named when the writer quarantines them
+            warnings.simplefilter("ignore")
+            return set(want) - skipped_idx <= st.done()
 
     if store.meta_path.is_file() and complete(store):
         m = store.meta()
@@ -468,7 +497,9 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         if adapter is None:
             from pidlib.models import load_adapter
 
-            adapter = load_adapter(model, device=str(dev), dtype=dtype_name, trust_remote_code=trust_remote_code)
+            with _hf_progress(progress):
+                adapter = load_adapter(model, device=str(dev), dtype=dtype_name,
+                                       trust_remote_code=trust_remote_code)
         got = str(adapter.dtype).replace("torch.", "")
         if got != dtype_name:
             raise ConfigError(f"the adapter's dtype {got} is not the run's dtype {dtype_name}")
