@@ -212,7 +212,8 @@ def probe_config(*, fingerprint: str, tau: float, seed: int, layers: bool, dtype
             "layers": bool(layers), "dtype": dtype, "noise_device": noise_device,
             "noise_draws": int(noise_draws), "donors": int(donors), "instruction": DEFAULT_INSTRUCTION,
             "scoring": "first-differing-token; mean log-prob per token",
-            "noise_fit": {"data_id": noise_fit_id, "version": NOISE_VERSION}}
+            "noise_fit": {"data_id": noise_fit_id, "version": NOISE_VERSION},
+            **({"donor_pool": "same number of options"} if donors else {})}
 
 
 # ----------------------------------------------------------------------------- model

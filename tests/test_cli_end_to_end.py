@@ -94,22 +94,32 @@ def test_run_and_spectrum_end_to_end(workdir, capsys):
 
 
 def test_run_with_noise_draws_and_donors(workdir, capsys):
-    """--noise-draws / --donors are part of the run key and give complete runs."""
+    """--noise-draws / --donors are part of the run key and give complete runs; donors come
+    from samples with the same number of options (a sample alone with its count is an error,
+    or skipped with --on-error skip)."""
     from pidlib.store import find_runs
 
     assert _run(workdir, "eval", "--noise-draws", "3") == 0
-    assert _run(workdir, "eval", "--donors", "2") == 0
-    runs = [r for r in find_runs(workdir / "runs") if r.split == "eval"]
-    cfgs = {(r.meta()["config"].get("noise_draws"), r.meta()["config"].get("donors")): r for r in runs}
-    assert {(3, 0), (1, 2)} <= set(cfgs)
-    assert len({r.hash for r in runs}) == len(runs)
-    for key in ((3, 0), (1, 2)):
+    whole = ["run", "--model", str(workdir / "model"), "--dataset", f"conv:{workdir / 'data.json'}",
+             "--images", str(workdir / "imgs"), "--out", str(workdir / "runs"), "--batch-size", "4", "--no-progress"]
+    assert main(whole + ["--donors", "2"]) == 0                     # every row: each option count has 2+ samples
+    capsys.readouterr()
+    assert _run(workdir, "eval", "--donors", "2") == 2              # eval rows 6..9: 6 is the only 4-option one
+    assert "sample '6' is the only one with 4 options" in capsys.readouterr().err
+    assert _run(workdir, "eval", "--donors", "2", "--on-error", "skip") == 0
+    assert "2 skipped" in capsys.readouterr().out                   # 6 (4 options) and 8 (3 options)
+    runs = find_runs(workdir / "runs")
+    cfgs = {(r.split, r.meta()["config"].get("noise_draws"), r.meta()["config"].get("donors")): r for r in runs}
+    assert {("eval", 3, 0), ("all", 1, 2), ("eval", 1, 2)} <= set(cfgs)
+    for key, want in ((("eval", 3, 0), range(6, 10)), (("all", 1, 2), range(10)), (("eval", 1, 2), (7, 9))):
         df = cfgs[key].read()
-        assert sorted(df["index"]) == [str(i) for i in range(6, 10)]
+        assert sorted(df["index"], key=int) == [str(i) for i in want]
         p = np.stack(df["p_vis"].to_numpy())
         assert np.allclose(p.sum(1), 1, atol=1e-5)
         draws = np.stack(df["p_vis_draws"].to_numpy()).reshape(len(df), -1, p.shape[1])
-        assert draws.shape[1] == max(key) and np.allclose(draws.mean(1), p, atol=1e-6)
+        assert draws.shape[1] == max(key[1:]) and np.allclose(draws.mean(1), p, atol=1e-6)
+        for row, k in zip(draws.reshape(len(df), -1), df["n_options"]):
+            assert np.all(row.reshape(-1, p.shape[1])[:, k:] == 0)     # no mass past the sample's letters
     assert _run(workdir, "eval", "--donors", "2", "--noise-draws", "2") == 2
     assert "donors" in capsys.readouterr().err
 

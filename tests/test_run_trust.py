@@ -521,3 +521,23 @@ def test_torchvision_error_names_all_five_families(monkeypatch, tmp_path):
     for family in ("Qwen2-VL", "Qwen2.5-VL", "LLaVA-OneVision", "InternVL", "SmolVLM"):
         assert family in msg
     assert "torchvision" in msg and "matches your torch" in msg
+
+
+def test_donor_probes_on_mixed_option_counts_stay_on_the_samples_letters(env, tmp_path):
+    """MMBench mixes 2-, 3- and 4-option questions: donors come from samples with the same
+    number of options, so no donor distribution puts mass past a sample's own letters."""
+    import pidlib
+    from pidlib.analysis.spectra import run_arrays
+
+    r = pidlib.run(str(env / "model"), f"mmbench:{env / 'MMBench_DEV_EN.tsv'}", tmp_path / "runs", donors=2,
+                   progress=False)
+    df = r.store.read()
+    arr = run_arrays(df, "donors")                     # the analysis' own row checks pass
+    k = df["n_options"].to_numpy()
+    for col in ("p_vis", "p_lang"):
+        p = arr[col]
+        assert np.all(p[np.arange(p.shape[1])[None, :] >= k[:, None]] == 0), col
+    assert r.meta["config"]["donor_pool"] == "same number of options"
+    one = write_mmbench_dev(tmp_path / "one.tsv", 4)   # one 3-option and one 2-option sample
+    with pytest.raises(Exception, match="only one with 3 options"):
+        pidlib.run(str(env / "model"), f"mmbench:{one}", tmp_path / "runs", donors=2, progress=False)

@@ -61,7 +61,8 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
     donors : int
         0 (default): the paper's noise probes. ``D > 0``: *donor probes* instead -- the
         visual-only probe of a sample pairs its image with the questions of D other samples
-        of the same split, the language-only probe its question with their images
+        of the run that have the same number of options, the language-only probe its
+        question with their images
         (:func:`donor_indices` picks them, keyed by seed, dataset and index, so the choice
         does not depend on batching or resuming).
 
@@ -86,8 +87,14 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
     pool = list(dataset.samples if samples is None else samples)
     if donors and len(pool) < 2:
         raise ValueError("donor probes need at least 2 samples in the split")
-    donor_pool = sorted(pool, key=lambda x: str(x.index)) if donors else []
-    donor_keys = [str(x.index) for x in donor_pool]
+    # donors come from the samples with the same number of options, so that a donor probe's
+    # distribution lives on the sample's own letters (a sample's k is never exceeded)
+    donor_pools: dict[int, tuple[list, list[str]]] = {}
+    if donors:
+        for x in sorted(pool, key=lambda x: str(x.index)):
+            donor_pools.setdefault(len(x.options), ([], []))
+            donor_pools[len(x.options)][0].append(x)
+            donor_pools[len(x.options)][1].append(str(x.index))
     all_k = [len(s.options) for s in list(dataset.samples) + pool]
     width = max(K_MAX, max(all_k, default=0))   # same width for every split of the dataset
     done = set(map(str, store.done()))
@@ -127,6 +134,11 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                 it = ProbeItem(s.index, len(s.options), s.answer, prep(s))
                 it.option_ids = _option_ids(adapter, it, cache)
                 if donors:
+                    donor_pool, donor_keys = donor_pools[len(s.options)]
+                    if len(donor_keys) < 2:
+                        raise AdapterError(f"sample {s.index!r} is the only one with {len(s.options)} options: "
+                                           "donor probes take donors among the samples with the same number "
+                                           "of options (use --on-error skip to leave it out)")
                     js = donor_indices(donor_keys, str(s.index), int(donors), seed=seed, dataset=dataset.name)
                     vis = [crossed_item(donor_pool[j], s, f"{s.index}|question:{donor_pool[j].index}") for j in js]
                     lang = [crossed_item(s, donor_pool[j], f"{s.index}|image:{donor_pool[j].index}") for j in js]
