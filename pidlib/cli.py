@@ -2,12 +2,11 @@
 
 Examples
 --------
-Probe every row of the MMBench dev file, then estimate the spectrum (the spectrum splits
-the run's rows into fit and eval)::
+Probe every row of the MMBench dev file, then estimate the spectrum from the stored rows
+(``pidlib spectrum --help``)::
 
     pidlib run --model llava-hf/llava-1.5-7b-hf --dataset mmbench:MMBench_DEV_EN.tsv \\
         --out runs --device cuda
-    pidlib spectrum runs --json
 
 ``pidlib run`` is :func:`pidlib.run` (:mod:`pidlib.runner`, which documents the run key,
 the noise statistics and the checks). Splits: without ``--split`` a run covers every row
