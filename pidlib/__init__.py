@@ -5,6 +5,7 @@ The package follows the flow of the analysis:
 ``data`` (multiple-choice samples, loaders, the classroom world)
 -> ``models`` (one adapter interface over Hugging Face LVLM families)
 -> ``probes`` (features, calibrated-noise probes, option scoring, logit lens)
+-> ``store`` (resumable run store) and :func:`run` (one probe run as a library call)
 -> ``estimators`` (exact discrete PID and BATCH)
 -> ``analysis`` (spectra, correlations, tables for the book).
 """
@@ -18,3 +19,18 @@ from pidlib.estimators import (  # noqa: F401
 )
 
 __version__ = "0.1.0"
+
+
+def run(model, dataset, out, **options):
+    """Probe ``model`` on ``dataset`` into the run store ``out`` (resumable); see
+    :func:`pidlib.runner.run` for every option.
+
+    Examples
+    --------
+    >>> import pidlib
+    >>> r = pidlib.run("models/llava", "mmbench:MMBench_DEV_EN.tsv", "runs")   # doctest: +SKIP
+    >>> r.dir, r.n_rows, r.warnings                                           # doctest: +SKIP
+    """
+    from pidlib.runner import run as _run  # imported on use: torch and transformers are heavy
+
+    return _run(model, dataset, out, **options)

@@ -1,24 +1,41 @@
-"""Resumable run store: per-sample probe rows in parquet parts, keyed by configuration.
+"""Resumable run store: per-sample probe rows in parquet parts, keyed by model, data and
+configuration; one writer at a time; parts that prove they are whole.
 
 Layout::
 
-    ROOT/<model>/<dataset>/<split>/<config_hash>/
-        meta.json             model, dataset, split, config, hash, versions, date, command
-        part-00000.parquet    one part per append() (one batch or a group of batches)
+    ROOT/<model>/<dataset>/<split>/<config_hash>[-<data_id[:12]>]/
+        meta.json             model, dataset, split, data_id, config, hash, versions, date, ...
+        part-00000.parquet    one part per append() (one batch)
         part-00001.parquet
-        noise_stats.safetensors   (optional; see save_noise_stats)
+        noise_stats.safetensors   (see save_noise_stats)
+        .lock                 the writer lock (holder's pid, host and start time inside)
+        quarantine/           parts that could not be read or belong to another run
 
 ``config_hash`` is the first 12 hex digits of the SHA-256 of the configuration's
-canonical JSON (sorted keys, no whitespace), so a run with any changed probe setting goes
-to a different directory and stale rows are never reused. ``<model>`` and ``<dataset>``
-are made filesystem-safe (``llava-hf/llava-1.5-7b-hf`` -> ``llava-hf__llava-1.5-7b-hf``).
+canonical JSON (sorted keys, no whitespace), so a run with any changed setting goes to a
+different directory and stale rows are never reused. ``data_id`` (optional) is the content
+identity of the rows the run holds (:func:`pidlib.data.identity.samples_identity`); it
+separates runs over different data that share a configuration. ``<model>`` and
+``<dataset>`` are made filesystem-safe (``llava-hf/llava-1.5-7b-hf`` ->
+``llava-hf__llava-1.5-7b-hf``).
 
-Resume protocol (one writer per directory)::
+One writer at a time
+    :meth:`RunStore.lock` takes an exclusive ``flock`` on ``.lock`` (``wait`` seconds at
+    most, then :class:`RunLockedError` naming the holder). :meth:`RunStore.append` takes
+    it for its own duration when the caller does not hold it, so two processes can never
+    interleave parts; :func:`pidlib.run` holds it for the whole run.
 
-    store = RunStore(root, model, dataset.name, split, config)
-    todo = [s for s in dataset if s.index not in store.done()]
-    for batch in chunks(todo):
-        store.append(rows_for(batch))     # atomic: temp file + os.replace
+Parts that prove they are whole
+    Every part carries its run's ``config_hash``, ``data_id`` and split in the parquet
+    key-value metadata (``pidlib.config_hash``, ...) and parquet page checksums
+    (``write_page_checksum``); reading verifies both. A part that cannot be read
+    (truncated, a flipped byte), that belongs to another run, or whose indices are already
+    stored in an earlier part is *named* and -- when the store holds the writer lock --
+    moved to ``quarantine/`` and listed in ``meta.json["quarantined"]`` (its samples are
+    then probed again by the resumed run). Without the lock (a reader) such a part is
+    skipped with a warning, except duplicated indices, which raise ``ValueError``.
+    Parts written before this format (``meta.json`` without ``store_version``) carry no
+    key metadata and are accepted.
 
 A part is written to a hidden temp file in the same directory, flushed, fsynced and
 moved into place with an exclusive hard link (``os.replace`` where the filesystem has no
@@ -33,23 +50,35 @@ are stored with the type pyarrow infers.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
+import contextlib
 import json
 import os
-import platform
 import re
-import sys
-import uuid
+import time
+import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pidlib.io import (  # noqa: F401  (re-exported: the store's public helpers)
+    PathLike,
+    atomic_write_bytes,
+    atomic_write_text,
+    canonical_json,
+    config_hash,
+    fsync_dir as _fsync_dir,
+    json_default as _json_default,
+    provenance as _provenance,
+    safe_name,
+    tmp_path as _tmp_path,
+)
+
 __all__ = [
     "RunStore",
+    "RunLockedError",
     "config_hash",
     "canonical_json",
     "safe_name",
@@ -60,12 +89,16 @@ __all__ = [
     "save_noise_stats",
     "load_noise_stats",
     "NOISE_STATS_FILE",
+    "STORE_VERSION",
 ]
 
-PathLike = Union[str, os.PathLike]
-
 NOISE_STATS_FILE = "noise_stats.safetensors"
+QUARANTINE = "quarantine"
+LOCK_FILE = ".lock"
+#: 2: parts carry key metadata and page checksums; meta.json has ``store_version``.
+STORE_VERSION = 2
 _PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
+_KV = {"config_hash": b"pidlib.config_hash", "data_id": b"pidlib.data_id", "split": b"pidlib.split"}
 
 #: Known column types (ARCHITECTURE.md, "Probe run rows").
 LIST_F32_COLUMNS = ("x1", "x2", "p_full", "p_vis", "p_lang", "lens_full", "lens_vis", "lens_lang",
@@ -82,113 +115,21 @@ _KNOWN_TYPES: dict[str, pa.DataType] = {
 }
 
 
-# ---------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------
-def _json_default(o: Any):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, os.PathLike):
-        return os.fspath(o)
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    raise TypeError(f"config value of type {type(o).__name__} is not JSON-serializable: {o!r}")
+class RunLockedError(RuntimeError):
+    """Another writer holds a run directory's lock."""
 
 
-def canonical_json(obj: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace, ASCII, NaN rejected."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False, default=_json_default)
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """First 12 hex digits of SHA-256 of :func:`canonical_json` of ``config``."""
-    return hashlib.sha256(canonical_json(dict(config)).encode("ascii")).hexdigest()[:12]
-
-
-def safe_name(name: str, max_len: int = 96) -> str:
-    """A filesystem-safe directory name for a model id, path or dataset name.
-
-    ``/`` becomes ``__``; characters outside ``[A-Za-z0-9._-]`` become ``_``; names that
-    had to be altered beyond that, or are too long, get a short hash suffix so that two
-    different inputs do not collide.
-    """
-    s = str(name).strip().strip("/")
-    out = re.sub(r"[^A-Za-z0-9._-]+", "_", s.replace("/", "__")).strip("._") or "_"
-    lossy = out != s.replace("/", "__") or len(out) > max_len
-    if lossy:
-        h = hashlib.sha256(str(name).encode("utf-8")).hexdigest()[:8]
-        out = f"{out[: max_len - 9]}-{h}"
-    return out
-
-
-def _version(pkg: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(pkg)
-    except PackageNotFoundError:
-        return None
+class PartError(ValueError):
+    """A part that cannot be adopted (unreadable, foreign, duplicated indices)."""
 
 
 def provenance() -> dict[str, Any]:
-    """Versions (python, numpy, pyarrow, torch, transformers, pidlib), UTC date, command."""
-    return {
-        "versions": {
-            "python": platform.python_version(),
-            "pidlib": _version("pidlib"),
-            "torch": _version("torch"),
-            "transformers": _version("transformers"),
-            "numpy": np.__version__,
-            "pyarrow": pa.__version__,
-        },
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": list(sys.argv),
-        "host": platform.node(),
-    }
+    """Versions (python, numpy, pyarrow, torch, transformers, pidlib, ...), UTC date, command
+    (``sys.argv`` as a list) and host."""
+    import sys
 
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _tmp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    p = _provenance()
+    return {"versions": p["versions"], "date": p["date"], "command": list(sys.argv), "host": p["host"]}
 
 
 def _natural_key(s: str):
@@ -257,23 +198,59 @@ def _rows_to_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
 
 
 # ---------------------------------------------------------------------------------------
+# the writer lock
+# ---------------------------------------------------------------------------------------
+try:  # POSIX
+    import fcntl as _fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        _fcntl.flock(fd, _fcntl.LOCK_UN)
+except ImportError:  # pragma: no cover - Windows
+    import msvcrt as _msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            _msvcrt.locking(fd, _msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        _msvcrt.locking(fd, _msvcrt.LK_UNLCK, 1)
+
+
+# ---------------------------------------------------------------------------------------
 # the store
 # ---------------------------------------------------------------------------------------
 class RunStore:
-    """Per-sample probe rows for one (model, dataset, split, config).
+    """Per-sample probe rows for one (model, dataset, split, data, config).
 
     Parameters
     ----------
     root : str or Path
         Root of the store (``--out``), e.g. ``data/runs``.
     model, dataset, split : str
-        The key; ``model`` may be a Hugging Face id or a local path.
+        The key; ``model`` is the model's resolved identity (hub id, or the real path of a
+        local directory), ``dataset`` a short name (the file stem).
     config : dict
         Every setting that changes the numbers (probe settings, tau, seed, dtype, layers,
-        noise-statistics source, ...). JSON-serializable.
+        model fingerprint, noise-statistics source, ...). JSON-serializable.
     create : bool
         Create the directory and ``meta.json`` now (default). With ``False`` nothing is
-        written until the first :meth:`append`.
+        written until the first :meth:`append` (a finished run on a read-only disk is
+        opened this way).
+    data_id : str, optional
+        Content identity of the rows this run holds (a hex digest); part of the directory
+        name and checked in every part.
 
     Raises
     ------
@@ -283,20 +260,26 @@ class RunStore:
     """
 
     def __init__(self, root: PathLike, model: str, dataset: str, split: str,
-                 config: Mapping[str, Any], *, create: bool = True):
+                 config: Mapping[str, Any], *, create: bool = True, data_id: str | None = None):
         self.root = Path(root)
         self.model = str(model)
         self.dataset = str(dataset)
         self.split = str(split)
+        self.data_id = None if data_id is None else str(data_id)
         self.config = json.loads(canonical_json(dict(config)))
         self.hash = config_hash(self.config)
-        self.dir = (self.root / safe_name(self.model) / safe_name(self.dataset) / safe_name(self.split)
-                    / self.hash)
-        self._known_parts: set[str] = set()
-        self._done: set[str] = set()
+        leaf = self.hash if self.data_id is None else f"{self.hash}-{self.data_id[:12]}"
+        self.dir = (self.root / safe_name(self.model) / safe_name(self.dataset) / safe_name(self.split) / leaf)
+        self._init_state()
         self._check_meta()
         if create:
             self._ensure_meta()
+
+    def _init_state(self) -> None:
+        self._known_parts: set[str] = set()
+        self._done: set[str] = set()
+        self._lock_fd: int | None = None
+        self.bad_parts: dict[str, str] = {}     # part name -> problem (parts skipped by a reader)
 
     # -- construction helpers -----------------------------------------------------------
     @classmethod
@@ -310,13 +293,14 @@ class RunStore:
         self = cls.__new__(cls)
         self.root = path.parents[3] if len(path.parents) >= 4 else path
         self.model, self.dataset, self.split = meta["model"], meta["dataset"], meta["split"]
+        self.data_id = meta.get("data_id")
         self.config = meta["config"]
         self.hash = config_hash(self.config)
         if self.hash != meta.get("config_hash"):
             raise ValueError(f"{meta_path}: config_hash {meta.get('config_hash')!r} does not match its config "
                              f"(recomputed {self.hash!r})")
         self.dir = path
-        self._known_parts, self._done = set(), set()
+        self._init_state()
         return self
 
     @property
@@ -327,15 +311,26 @@ class RunStore:
     def noise_stats_path(self) -> Path:
         return self.dir / NOISE_STATS_FILE
 
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.dir / QUARANTINE
+
     def meta(self) -> dict:
         """The contents of ``meta.json`` (``{}`` before it is written)."""
         return json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
+
+    def _versioned(self) -> bool:
+        """Parts of this run carry key metadata (a run of store version >= 2, or a new one)."""
+        m = self.meta()
+        return not m or int(m.get("store_version", 1)) >= 2
 
     def _check_meta(self) -> None:
         m = self.meta()
         if not m:
             return
         mine = {"model": self.model, "dataset": self.dataset, "split": self.split, "config": self.config}
+        if self.data_id is not None or m.get("data_id") is not None:
+            mine["data_id"] = self.data_id
         for k, v in mine.items():
             if m.get(k) != v:
                 raise ValueError(f"{self.meta_path}: records {k}={m.get(k)!r}, not {v!r}; "
@@ -346,22 +341,102 @@ class RunStore:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         prov = provenance()
-        meta = {"model": self.model, "dataset": self.dataset, "split": self.split,
-                "config": self.config, "config_hash": self.hash, "versions": prov["versions"],
-                "created": prov["date"], "command": prov["command"], "host": prov["host"]}
+        meta = {"model": self.model, "dataset": self.dataset, "split": self.split, "data_id": self.data_id,
+                "config": self.config, "config_hash": self.hash, "store_version": STORE_VERSION,
+                "versions": prov["versions"], "created": prov["date"], "command": prov["command"],
+                "host": prov["host"]}
         atomic_write_text(self.meta_path, json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n")
 
     def update_meta(self, **fields: Any) -> None:
         """Merge ``fields`` into ``meta.json`` atomically (e.g. ``skipped=[...]``,
-        ``summary={...}``). The key fields (model, dataset, split, config, hash) are
-        read-only."""
-        bad = {"model", "dataset", "split", "config", "config_hash"} & set(fields)
+        ``summary={...}``). The key fields (model, dataset, split, data_id, config, hash)
+        are read-only."""
+        bad = {"model", "dataset", "split", "data_id", "config", "config_hash", "store_version"} & set(fields)
         if bad:
             raise ValueError(f"cannot change key fields {sorted(bad)} of a run")
         self._ensure_meta()
         m = self.meta()
         m.update(fields)
         atomic_write_text(self.meta_path, json.dumps(m, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+    # -- the writer lock ----------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / LOCK_FILE
+
+    @property
+    def locked(self) -> bool:
+        """True while this object holds the writer lock."""
+        return self._lock_fd is not None
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self.lock_path.read_text() or "{}")
+        except (OSError, ValueError):
+            info = {}
+        if not info:
+            return "another process"
+        return f"process {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+
+    def acquire(self, wait: float = 0.0) -> None:
+        """Take the writer lock, waiting at most ``wait`` seconds.
+
+        Raises
+        ------
+        RunLockedError
+            Naming the directory and the holder (pid, host, start time).
+        """
+        if self._lock_fd is not None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        deadline = time.monotonic() + max(0.0, float(wait))
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise RunLockedError(
+                    f"run directory {self.dir} is being written by {self._holder()}; "
+                    + (f"waited {wait:g} s; " if wait else "")
+                    + "wait for it to finish (or pass a waiting time, CLI --wait SECONDS) -- two writers "
+                      "would store samples twice")
+            time.sleep(0.1)
+        import datetime as _dt
+        import platform
+
+        info = json.dumps({"pid": os.getpid(), "host": platform.node(),
+                           "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.encode(), 0)
+        except OSError:
+            pass
+        self._lock_fd = fd
+        self._known_parts, self._done, self.bad_parts = set(), set(), {}   # re-read all under the lock
+
+    def release(self) -> None:
+        """Release the writer lock (no-op when not held)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        try:
+            _unlock(fd)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def lock(self, wait: float = 0.0):
+        """``with store.lock(wait=60): ...`` holds the writer lock for the block."""
+        held = self.locked
+        self.acquire(wait)
+        try:
+            yield self
+        finally:
+            if not held:
+                self.release()
 
     # -- parts --------------------------------------------------------------------------
     def parts(self) -> list[Path]:
@@ -371,15 +446,73 @@ class RunStore:
         found = [(int(m.group(1)), p) for p in self.dir.iterdir() if (m := _PART_RE.match(p.name))]
         return [p for _, p in sorted(found)]
 
+    def _kv(self) -> dict[bytes, bytes]:
+        kv = {_KV["config_hash"]: self.hash.encode(), _KV["split"]: self.split.encode()}
+        if self.data_id is not None:
+            kv[_KV["data_id"]] = self.data_id.encode()
+        return kv
+
+    def _read_part(self, p: Path, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a part, verifying page checksums and its key metadata; raises PartError."""
+        try:
+            f = pq.ParquetFile(p, page_checksum_verification=True)
+            kv = f.metadata.metadata or {}
+            t = f.read(columns=None if columns is None else [c for c in columns if c in f.schema_arrow.names])
+        except (OSError, pa.ArrowException, ValueError) as e:
+            raise PartError(f"{p.name}: unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0]})") from None
+        want = self._kv()
+        if _KV["config_hash"] in kv or self._versioned():
+            for key in (_KV["config_hash"], _KV["data_id"], _KV["split"]):
+                if key in want and kv.get(key) != want[key]:
+                    got = kv.get(key)
+                    raise PartError(f"{p.name}: belongs to another run ({key.decode()} "
+                                    f"{got.decode() if got else None!r}, this run {want[key].decode()!r})")
+        if "index" not in t.column_names:
+            raise PartError(f"{p.name}: no 'index' column")
+        return t
+
+    def quarantine(self, part: Path, problem: str) -> Path:
+        """Move ``part`` to ``quarantine/`` and record why in ``meta.json`` (needs the lock)."""
+        if not self.locked:
+            raise RuntimeError("quarantine() needs the writer lock")
+        qd = self.quarantine_dir
+        qd.mkdir(exist_ok=True)
+        target = qd / part.name
+        n = 1
+        while target.exists():
+            target = qd / f"{part.stem}.{n}{part.suffix}"
+            n += 1
+        os.replace(part, target)
+        _fsync_dir(self.dir)
+        warnings.warn(f"{self.dir}: quarantined {part.name} -> {QUARANTINE}/{target.name}: {problem}",
+                      stacklevel=3)
+        m = self.meta()
+        q = list(m.get("quarantined", []))
+        q.append({"part": part.name, "moved_to": f"{QUARANTINE}/{target.name}", "problem": problem,
+                  "date": provenance()["date"]})
+        self.update_meta(quarantined=q)
+        return target
+
     def _refresh(self) -> None:
         for p in self.parts():
-            if p.name in self._known_parts:
+            if p.name in self._known_parts or p.name in self.bad_parts:
                 continue
-            idx = pq.read_table(p, columns=["index"]).column("index").to_pylist()
-            dup = self._done.intersection(idx)
-            if dup or len(set(idx)) != len(idx):
-                which = sorted(dup) or sorted({i for i in idx if idx.count(i) > 1})
-                raise ValueError(f"{p}: indices stored twice in {self.dir}: {which[:5]}")
+            try:
+                idx = self._read_part(p).column("index").to_pylist()
+                rep = sorted({i for i in idx if idx.count(i) > 1}) if len(set(idx)) != len(idx) else []
+                dup = sorted(self._done.intersection(idx))
+                if rep or dup:
+                    raise PartError(f"{p.name}: indices stored twice in {self.dir}: {(dup or rep)[:5]}"
+                                    + (" (already in earlier parts)" if dup else " (within the part)"))
+            except PartError as e:
+                if self.locked:
+                    self.quarantine(p, str(e))
+                    continue
+                if "stored twice" in str(e):
+                    raise ValueError(str(e)) from None
+                self.bad_parts[p.name] = str(e)
+                warnings.warn(f"{self.dir}: skipping {e}", stacklevel=3)
+                continue
             self._done.update(idx)
             self._known_parts.add(p.name)
 
@@ -392,7 +525,7 @@ class RunStore:
         return len(self.done())
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> Path | None:
-        """Write ``rows`` as one new parquet part, atomically.
+        """Write ``rows`` as one new parquet part, atomically, under the writer lock.
 
         Parameters
         ----------
@@ -410,6 +543,8 @@ class RunStore:
         ValueError
             When an index is already stored or repeated within ``rows``, or a row lacks
             ``index``, or the rows' columns differ.
+        RunLockedError
+            When another writer holds the lock.
         """
         rows = list(rows)
         if not rows:
@@ -424,22 +559,27 @@ class RunStore:
             for i in idx:
                 (rep.append(i) if i in seen else seen.add(i))
             raise ValueError(f"indices repeated within the rows to append: {rep[:5]}")
+        with self.lock():
+            return self._append_locked(rows, idx)
+
+    def _append_locked(self, rows, idx) -> Path:
         self._ensure_meta()
         self._refresh()
         self._refuse_stored(idx)
         table = _rows_to_table(rows)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self._kv()})
         tmp = _tmp_path(self.dir / "part.parquet")
         try:
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             for _ in range(1000):
-                existing = self.parts()
-                n = int(_PART_RE.match(existing[-1].name).group(1)) + 1 if existing else 0
+                existing = self.parts() + [self.dir / n for n in self.bad_parts]
+                n = max((int(_PART_RE.match(p.name).group(1)) for p in existing), default=-1) + 1
                 final = self.dir / f"part-{n:05d}.parquet"
                 try:
                     os.link(tmp, final)  # atomic and exclusive: never overwrites a part
-                except FileExistsError:  # another writer took this number: re-check, retry
+                except FileExistsError:  # pragma: no cover - the lock makes this unreachable
                     self._refresh()
                     self._refuse_stored(idx)
                     continue
@@ -466,13 +606,22 @@ class RunStore:
 
     # -- reading ------------------------------------------------------------------------
     def read_table(self, columns: Sequence[str] | None = None, sort: bool = True) -> pa.Table:
-        """All parts as one arrow table (see :meth:`read`)."""
-        parts = self.parts()
-        if not parts:
-            return pa.table({"index": pa.array([], pa.string())})
+        """All parts as one arrow table (see :meth:`read`); page checksums and each part's
+        key metadata are verified, bad parts skipped with a warning (see the module
+        docstring)."""
         cols = None if columns is None else list(dict.fromkeys(["index", *columns]))
-        tables = [pq.read_table(p, columns=cols) for p in parts]
-        t = pa.concat_tables(tables, promote_options="default")
+        tables = []
+        for p in self.parts():
+            if p.name in self.bad_parts:
+                continue
+            try:
+                tables.append(self._read_part(p, cols))
+            except PartError as e:
+                self.bad_parts[p.name] = str(e)
+                warnings.warn(f"{self.dir}: skipping {e}", stacklevel=2)
+        if not tables:
+            return pa.table({"index": pa.array([], pa.string())})
+        t = pa.concat_tables([x.replace_schema_metadata(None) for x in tables], promote_options="default")
         idx = t.column("index").to_pylist()
         if len(set(idx)) != len(idx):
             seen, rep = set(), []
@@ -527,17 +676,33 @@ class RunStore:
         return (f"RunStore(model={self.model!r}, dataset={self.dataset!r}, split={self.split!r}, "
                 f"hash={self.hash!r}, dir={str(self.dir)!r})")
 
+    def __del__(self):  # pragma: no cover - best effort
+        try:
+            self.release()
+        except Exception:
+            pass
+
+
+def _resolve_model(model: str) -> str:
+    """A local directory's real path (the run key's model identity); other ids unchanged."""
+    return os.path.realpath(model) if os.path.isdir(model) else model
+
 
 def find_runs(root: PathLike, model: str | None = None, dataset: str | None = None,
               split: str | None = None) -> list[RunStore]:
-    """All run directories under ``root`` (those with a ``meta.json``), filtered by key."""
+    """All run directories under ``root`` (those with a ``meta.json``), filtered by key.
+
+    ``model`` may be given as any spelling of a local directory (``m``, ``./m/``, its
+    absolute path): it is compared by its resolved identity.
+    """
     out = []
+    want_model = None if model is None else _resolve_model(model)
     for meta in sorted(Path(root).glob("*/*/*/*/meta.json")):
         try:
             s = RunStore.from_dir(meta.parent)
         except (ValueError, KeyError, json.JSONDecodeError):
             continue
-        if (model is None or s.model == model) and (dataset is None or s.dataset == dataset) \
+        if (want_model is None or s.model in (want_model, model)) and (dataset is None or s.dataset == dataset) \
                 and (split is None or s.split == split):
             out.append(s)
     return out

@@ -97,20 +97,54 @@ SMOKE = ROOT / "data" / "zoo" / "smoke" / "manifest.json"
 @pytest.mark.slow
 @pytest.mark.skipif(not SMOKE.exists(), reason="no smoke zoo (python -m pidlib.zoo build --config smoke)")
 def test_fresh_smoke_run(tmp_path):
-    """source='fresh' at tiny settings: one smoke-zoo member, one world task, 24 samples."""
+    """source='fresh' at tiny settings: one smoke-zoo member as a *user* model, one world task,
+    24 samples, in this process; runs and table go to out_dir, never to data/results."""
     member = next(m for m in json.loads(SMOKE.read_text())["models"] if m["kind"] == "member")
     model = str(SMOKE.parent / member["path"])
     (tmp_path / "data").mkdir()
     env = dict(os.environ, PIDLIB_ROOT=str(tmp_path), OMP_NUM_THREADS="1")
+    mine = tmp_path / "mine"
     code = ("from pidlib.analysis.pipeline import fresh_spectra; "
-            f"t = fresh_spectra([{model!r}], ['world:color?n=24&split=eval'], n_samples=24, n_boot=0, layers=True); "
-            "print(len(t))")
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+            f"t = fresh_spectra([{model!r}], ['world:color?n=24&split=eval'], n_samples=24, n_boot=0, layers=True, "
+            f"tau=0.2, out_dir={str(mine)!r}); print(len(t))")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600,
+                         cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    t = pd.read_csv(tmp_path / "data" / "results" / "spectra.csv")
+    assert not (tmp_path / "data" / "results" / "spectra.csv").exists()   # never the zoo's table
+    t = pd.read_csv(mine / "spectra.csv")
     # one output-layer row per probe set; the logit lens only for the paper's noise probes
     assert sorted(t[t.layer == -1].probes) == sorted(PL.PROBE_SETS)
     assert (t.layer >= 0).sum() >= 1 and set(t[t.layer >= 0].probes) == {"noise"}
-    assert set(t.task) == {"color"}
-    prov = json.loads((tmp_path / "data" / "results" / "spectra.provenance.json").read_text())
-    assert any("pidlib run" in c for c in prov["run_commands"])
+    assert set(t.task) == {"color"} and set(t.kind) == {"user"} and set(t.tau) == {0.2}
+    prov = json.loads((mine / "spectra.provenance.json").read_text())
+    assert any(c.startswith("pidlib run") and "--tau 0.2" in c for c in prov["run_commands"])
+    # the runs are under out_dir/runs and carry the labels written at run time
+    metas = [json.loads(p.read_text()) for p in (mine / "runs").rglob("meta.json")]
+    assert len(metas) == len(PL.PROBE_SETS) and all(m["task"] == "color" and m["kind"] == "user" for m in metas)
+    # refusing to write a user table over the zoo's
+    with pytest.raises(ValueError, match="committed spectra table"):
+        PL.output_paths(["some/model"], out=PL.default_path())
+
+
+def test_output_paths_and_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs, table = PL.output_paths(["org/model"])
+    assert runs == tmp_path / PL.DEFAULT_USER_OUT / "runs" and table == tmp_path / PL.DEFAULT_USER_OUT / "spectra.csv"
+    runs, table = PL.output_paths(["org/model"], out_dir=tmp_path / "x")
+    assert (runs, table) == (tmp_path / "x" / "runs", tmp_path / "x" / "spectra.csv")
+    assert PL.output_paths([PL.ZOO])[1] == PL.default_path()
+    assert PL.dataset_task("pope:/d/p.jsonl@/d/img") == "POPE" and PL.dataset_task("mmbench:x.tsv") == "MMBench"
+    assert PL.dataset_task("world:color?n=5") == "color" and PL.dataset_task("conv:x.json") == "conv"
+    (tmp_path / "m").mkdir()
+    assert PL.model_label("./m/") == PL.model_label("m") == str((tmp_path / "m").resolve())
+
+
+def test_get_spectra_reads_out_dir_and_matches_any_model_spelling(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    label = str((tmp_path / "m").resolve())
+    df = pd.DataFrame({"model": [label, "other"], "probes": ["noise", "noise"]})
+    seen = {}
+    monkeypatch.setattr(PL, "load_spectra", lambda path=None: seen.setdefault("path", path) is not None and df)
+    got = PL.get_spectra("cache", ["./m/"], out_dir=tmp_path / "res")
+    assert seen["path"] == tmp_path / "res" / "spectra.csv" and got.model.tolist() == [label]

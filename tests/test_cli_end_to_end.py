@@ -58,7 +58,7 @@ def test_run_and_spectrum_end_to_end(workdir, capsys):
     assert _run(workdir, "fit") == 0
     assert _run(workdir, "fit") == 0           # resumes: nothing new
     out = capsys.readouterr().out
-    assert "6 already stored, 0 new" in out
+    assert "complete (6 rows); nothing to do" in out       # a finished run writes nothing
 
     runs = {r.split: r for r in find_runs(workdir / "runs")}
     assert set(runs) == {"fit", "eval"} and runs["fit"].hash == runs["eval"].hash
@@ -94,35 +94,45 @@ def test_run_and_spectrum_end_to_end(workdir, capsys):
 
 
 def test_run_with_noise_draws_and_donors(workdir, capsys):
-    """--noise-draws / --donors are part of the run key and give complete runs."""
+    """--noise-draws / --donors are part of the run key and give complete runs; donors come
+    from samples with the same number of options (a sample alone with its count is an error,
+    or skipped with --on-error skip)."""
     from pidlib.store import find_runs
 
     assert _run(workdir, "eval", "--noise-draws", "3") == 0
-    assert _run(workdir, "eval", "--donors", "2") == 0
-    runs = [r for r in find_runs(workdir / "runs") if r.split == "eval"]
-    cfgs = {(r.meta()["config"].get("noise_draws"), r.meta()["config"].get("donors")): r for r in runs}
-    assert {(3, 0), (1, 2)} <= set(cfgs)
-    assert len({r.hash for r in runs}) == len(runs)
-    for key in ((3, 0), (1, 2)):
+    whole = ["run", "--model", str(workdir / "model"), "--dataset", f"conv:{workdir / 'data.json'}",
+             "--images", str(workdir / "imgs"), "--out", str(workdir / "runs"), "--batch-size", "4", "--no-progress"]
+    assert main(whole + ["--donors", "2"]) == 0                     # every row: each option count has 2+ samples
+    capsys.readouterr()
+    assert _run(workdir, "eval", "--donors", "2") == 2              # eval rows 6..9: 6 is the only 4-option one
+    assert "sample '6' is the only one with 4 options" in capsys.readouterr().err
+    assert _run(workdir, "eval", "--donors", "2", "--on-error", "skip") == 0
+    assert "2 skipped" in capsys.readouterr().out                   # 6 (4 options) and 8 (3 options)
+    runs = find_runs(workdir / "runs")
+    cfgs = {(r.split, r.meta()["config"].get("noise_draws"), r.meta()["config"].get("donors")): r for r in runs}
+    assert {("eval", 3, 0), ("all", 1, 2), ("eval", 1, 2)} <= set(cfgs)
+    for key, want in ((("eval", 3, 0), range(6, 10)), (("all", 1, 2), range(10)), (("eval", 1, 2), (7, 9))):
         df = cfgs[key].read()
-        assert sorted(df["index"]) == [str(i) for i in range(6, 10)]
+        assert sorted(df["index"], key=int) == [str(i) for i in want]
         p = np.stack(df["p_vis"].to_numpy())
         assert np.allclose(p.sum(1), 1, atol=1e-5)
         draws = np.stack(df["p_vis_draws"].to_numpy()).reshape(len(df), -1, p.shape[1])
-        assert draws.shape[1] == max(key) and np.allclose(draws.mean(1), p, atol=1e-6)
-    with pytest.raises(SystemExit, match="--donors"):
-        _run(workdir, "eval", "--donors", "2", "--noise-draws", "2")
+        assert draws.shape[1] == max(key[1:]) and np.allclose(draws.mean(1), p, atol=1e-6)
+        for row, k in zip(draws.reshape(len(df), -1), df["n_options"]):
+            assert np.all(row.reshape(-1, p.shape[1])[:, k:] == 0)     # no mass past the sample's letters
+    assert _run(workdir, "eval", "--donors", "2", "--noise-draws", "2") == 2
+    assert "donors" in capsys.readouterr().err
 
 
 def test_model_fingerprint_follows_the_weights(tmp_path):
-    from pidlib.cli import model_fingerprint
+    from pidlib.models.identity import model_fingerprint
 
     d = tmp_path / "m"
     d.mkdir()
     (d / "config.json").write_text("{}")
     (d / "model.safetensors").write_bytes(b"\0" * 100)
     a = model_fingerprint(str(d))
-    assert a == model_fingerprint(str(d)) and len(a) == 16
+    assert a == model_fingerprint(str(d)) and len(a) == 32
     (d / "model.safetensors").write_bytes(b"\1" + b"\0" * 99)      # retrained: same size, new bytes
     assert model_fingerprint(str(d)) != a
     assert model_fingerprint("org/not-a-local-dir") == ""
@@ -132,8 +142,9 @@ def test_cli_errors_are_clear(workdir, capsys):
     rc = main(["run", "--model", str(workdir / "model"), "--dataset", f"conv:{workdir / 'missing.json'}",
                "--split", "fit", "--out", str(workdir / "runs2"), "--no-progress"])
     assert rc == 2 and "missing.json" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="no samples of split 'test'"):
-        _run(workdir, "test")
+    assert _run(workdir, "test") == 2
+    err = capsys.readouterr().err
+    assert "no samples of split 'test'" in err and err.count("\n") == 1 and err.startswith("error:")
 
 
 def test_bad_rows_raise_or_are_skipped_and_reported(workdir, capsys):

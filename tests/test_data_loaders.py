@@ -452,3 +452,98 @@ def test_mmbench_image_path_variant(tmp_path):
     ds = load_dataset(f"mmbench:{p}", images=tmp_path / "im", on_error="skip")
     assert len(ds) == 1 and ds[0].load_image().getpixel((0, 0)) == (3, 3, 3)
     assert ds.skipped[0].row == 2 and "image file missing" in ds.skipped[0].problem
+
+
+# ---------------------------------------------------------------------------------------
+# issue 12: read or reject by name, never truncate or merge
+# ---------------------------------------------------------------------------------------
+def test_mmbench_options_beyond_e_are_read_and_a_ninth_is_rejected(tmp_path):
+    header = ["index", "question", "A", "B", "C", "D", "E", "F", "G", "answer", "split", "image"]
+    rows = [["1", "Which?", "a", "b", "c", "d", "e", "f", "g", "G", "dev", b64((1, 2, 3))],
+            ["2", "Which?", "a", "b", "", "", "", "", "", "B", "dev", b64((3, 2, 1))]]
+    ds = load_dataset(f"mmbench:{write_tsv(tmp_path / 'seven.tsv', header, rows)}")
+    s = ds.by_index()
+    assert s["1"].options == list("abcdefg") and s["1"].answer == "G" and len(s["2"].options) == 2
+    header9 = header[:9] + ["H", "I"] + header[9:]
+    rows9 = [r[:9] + ["h", "i"] + r[9:] for r in rows[:1]]
+    p = write_tsv(tmp_path / "nine.tsv", header9, rows9)
+    with pytest.raises(DatasetError) as e:
+        load_dataset(f"mmbench:{p}")
+    assert_bad(e, p, 1, "option I is present: at most 8 options")
+
+
+def test_reefknot_ninth_inline_option_is_rejected_not_merged(tmp_path):
+    imgs, recs = reef_fixture(tmp_path)
+    opts = " ".join(f"{L}. w{i}" for i, L in enumerate("ABCDEFGHI"))
+    recs[0]["query_prompt"] = f"Which relation? {opts}, please choose."
+    p = write_jsonl(tmp_path / "nine.jsonl", recs)
+    with pytest.raises(DatasetError) as e:
+        load_dataset(f"reefknot:{p}", images=imgs)
+    assert_bad(e, p, 1, "more than 8 inline options")
+    recs[0]["query_prompt"] = "Which relation? " + " ".join(f"{L}. w{i}" for i, L in enumerate("ABCDEFGH"))
+    recs[0]["label"] = "H"
+    ds = load_dataset(f"reefknot:{write_jsonl(tmp_path / 'eight.jsonl', recs)}", images=imgs)
+    assert ds.samples[0].options[-1] == "w7" and ds.samples[0].answer == "H"
+    with pytest.raises(ValueError, match="more than 8"):
+        parse_inline_options("Q? " + opts)
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("<image>\nQ?\nA. x\nB. y\nsome text\nC. z", "option line 'C. z' after the option block A-B"),
+    ("<image>\nQ?\nA. x\nB. y\nD. z", "option line 'D. z' after the option block A-B"),
+    ("<image>\nQ?\n" + "\n".join(f"{L}. w" for L in "ABCDEFGHI"), "more than 8 option lines"),
+])
+def test_conv_option_lines_after_a_gap_are_rejected(tmp_path, value, fragment):
+    recs = conv_fixture(tmp_path)
+    recs[0]["conversations"][0]["value"] = value
+    recs[0].pop("num_options")
+    p = tmp_path / "gap.json"
+    p.write_text(json.dumps(recs))
+    with pytest.raises(DatasetError) as e:
+        load_dataset(f"conv:{p}", images=tmp_path / "imgs")
+    assert_bad(e, p, 1, fragment)
+
+
+def test_conv_blank_lines_and_trailing_instruction(tmp_path):
+    recs = conv_fixture(tmp_path)[:1]
+    recs[0]["conversations"][0]["value"] = "<image>\nQ?\nA. x\n\nB. y\n\nC. z\nAnswer with the letter."
+    p = tmp_path / "blank.json"
+    p.write_text(json.dumps(recs))
+    (s,) = load_dataset(f"conv:{p}", images=tmp_path / "imgs").samples
+    assert s.options == ["x", "y", "z"] and s.meta["trailing_text"] == "Answer with the letter."
+
+
+def test_one_record_jsonl_and_non_utf8_files(tmp_path):
+    imgs, recs = pope_fixture(tmp_path)
+    one = write_jsonl(tmp_path / "one.jsonl", recs[:1])
+    ds = load_dataset(f"pope:{one}", images=imgs)
+    assert [s.index for s in ds.samples] == ["1"]
+    pretty = tmp_path / "one.json"
+    pretty.write_text(json.dumps(recs[1], indent=2))
+    assert [s.index for s in load_dataset(f"pope:{pretty}", images=imgs).samples] == ["2"]
+    latin = tmp_path / "latin1.json"
+    latin.write_bytes(json.dumps([{**recs[0], "text": "Is there a caf\u00e9?"}], ensure_ascii=False)
+                      .encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"latin1.json: not UTF-8 text: byte 0xe9"):
+        load_dataset(f"pope:{latin}", images=imgs)
+    utf16 = tmp_path / "u16.jsonl"
+    utf16.write_bytes(json.dumps(recs[0]).encode("utf-16"))
+    with pytest.raises(DatasetError, match="UTF-16"):
+        load_dataset(f"pope:{utf16}", images=imgs)
+
+
+def test_image_folder_in_the_spec_and_directory_paths(tmp_path):
+    from pidlib.data.loaders import parse_spec
+
+    imgs, recs = pope_fixture(tmp_path)
+    p = write_jsonl(tmp_path / "pope.jsonl", recs)
+    ds = load_dataset(f"pope:{p}@{imgs}")
+    assert len(ds) == 2 and ds.samples[0].load_image().size == (8, 6)
+    assert parse_spec(f"pope:{p}@{imgs}") == ("pope", str(p), imgs)
+    with pytest.raises(ValueError, match="use one of them"):
+        load_dataset(f"pope:{p}@{imgs}", images=imgs)
+    with pytest.raises(DatasetError, match="is a directory; give the pope annotation file"):
+        load_dataset(f"pope:{imgs}")
+    at = tmp_path / "user@host.jsonl"          # an '@' inside an existing file name is not split
+    at.write_text(p.read_text())
+    assert len(load_dataset(f"pope:{at}", images=imgs)) == 2

@@ -185,3 +185,83 @@ def test_two_handles_never_duplicate(tmp_path):
     b.append([make_row(2)])
     assert [p.name for p in a.parts()] == ["part-00000.parquet", "part-00001.parquet"]
     assert list(a.read()["index"]) == ["0", "1", "2"]
+
+
+def test_parts_carry_their_run_and_checksums(tmp_path):
+    import pyarrow.parquet as pq
+
+    s = RunStore(tmp_path, "m", "d", "test", CFG, data_id="ab" * 16)
+    part = s.append([make_row(0), make_row(1)])
+    kv = pq.ParquetFile(part).metadata.metadata
+    assert kv[b"pidlib.config_hash"] == s.hash.encode() and kv[b"pidlib.data_id"] == s.data_id.encode()
+    assert kv[b"pidlib.split"] == b"test" and s.dir.name == f"{s.hash}-{'ab' * 6}"
+    assert s.meta()["store_version"] == 2 and s.meta()["data_id"] == "ab" * 16
+    # same config, other data: another directory, and its parts are foreign here
+    t = RunStore(tmp_path, "m", "d", "test", CFG, data_id="cd" * 16)
+    assert t.dir != s.dir
+    other = t.append([make_row(5)])
+    import shutil
+    shutil.copy(other, s.dir / "part-00003.parquet")
+    fresh = RunStore.from_dir(s.dir)
+    with pytest.warns(UserWarning, match="part-00003.parquet: belongs to another run"):
+        assert fresh.done() == {"0", "1"}
+    with fresh.lock():                                  # a writer moves it aside and says why
+        with pytest.warns(UserWarning, match="quarantined part-00003.parquet"):
+            assert fresh.done() == {"0", "1"}
+    assert (s.dir / "quarantine" / "part-00003.parquet").is_file()
+    assert fresh.meta()["quarantined"][0]["part"] == "part-00003.parquet"
+
+
+def test_one_writer_at_a_time(tmp_path):
+    from pidlib.store import RunLockedError
+
+    a = RunStore(tmp_path, "m", "d", "test", CFG)
+    b = RunStore(tmp_path, "m", "d", "test", CFG)
+    a.acquire()
+    with pytest.raises(RunLockedError, match=f"being written by process {os.getpid()}"):
+        b.acquire()
+    with pytest.raises(RunLockedError):
+        b.append([make_row(0)])                       # append takes the lock too
+    a.append([make_row(1)])                           # the holder writes
+    a.release()
+    b.append([make_row(0)])
+    assert b.done() == {"0", "1"} and not b.locked
+    import threading
+    a.acquire()
+    threading.Timer(0.5, a.release).start()
+    with b.lock(wait=10):                             # waits for the holder
+        assert b.locked
+    assert not b.locked
+
+
+def test_legacy_runs_without_key_metadata_still_read(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pidlib.store import _rows_to_table
+
+    s = RunStore(tmp_path, "m", "d", "test", CFG)
+    meta = s.meta()
+    del meta["store_version"]
+    s.meta_path.write_text(json.dumps(meta))
+    pq.write_table(_rows_to_table([make_row(3)]), s.dir / "part-00000.parquet")   # the old writer's part
+    r = RunStore.from_dir(s.dir)
+    assert r.done() == {"3"} and len(r.read()) == 1
+
+
+def test_file_digests_are_cached_as_json(tmp_path):
+    from pidlib.io import DigestCache, file_digest
+
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"\0" * 5000)
+    cache = DigestCache(tmp_path / "c.json")
+    d = file_digest(f, cache=cache)
+    entry = json.loads((tmp_path / "c.json").read_text())["files"][str(f.resolve())]
+    assert entry["digest"] == d and entry["stat"][0] == 5000
+    entry["digest"] = "cached-answer"                  # the cache is what answers while the file is unchanged
+    (tmp_path / "c.json").write_text(json.dumps({"version": 1, "digest": "blake2b-256",
+                                                 "files": {str(f.resolve()): entry}}))
+    assert file_digest(f, cache=DigestCache(tmp_path / "c.json")) == "cached-answer"
+    f.write_bytes(b"\1" + b"\0" * 4999)                 # same size: stat changes, the file is hashed again
+    assert file_digest(f, cache=DigestCache(tmp_path / "c.json")) not in ("cached-answer", d)
+    (tmp_path / "c.json").write_text("not json")       # a damaged cache is an empty one
+    assert len(file_digest(f, cache=DigestCache(tmp_path / "c.json"))) == 64

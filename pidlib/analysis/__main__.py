@@ -31,6 +31,10 @@ def main(argv=None) -> int:
     fr.add_argument("--no-layers", action="store_true")
     fr.add_argument("--probe-sets", nargs="*", default=None,
                     help="probe configurations to run (default: all of pidlib.analysis.pipeline.PROBE_SETS)")
+    fr.add_argument("--tau", type=float, default=0.3, help="threshold on the option mass (default 0.3)")
+    fr.add_argument("--out-dir", default=None,
+                    help="runs and spectra table go to OUT_DIR/runs and OUT_DIR/spectra.csv (default: data/ "
+                         "for the zoo, ./pidlib-results for other models)")
     args = ap.parse_args(argv)
 
     import torch
@@ -40,7 +44,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         table = fresh_spectra(args.models, args.datasets, n_samples=args.n_samples, seed=args.seed,
                               device=args.device, layers=not args.no_layers, n_boot=args.n_boot,
-                              zoo_config=args.zoo_config,
+                              zoo_config=args.zoo_config, tau=args.tau, out_dir=args.out_dir,
                               **({"probe_sets": tuple(args.probe_sets)} if args.probe_sets else {}))
         print(f"wrote {len(table)} spectra rows")
         return 0

@@ -1,20 +1,35 @@
-"""Fresh results for the book: zoo models -> probe runs -> spectra table.
+"""Fresh results for the book or for your own models: models -> probe runs -> spectra table.
 
-``source="fresh"`` in a notebook calls :func:`fresh_spectra`, which runs the same commands
-a user would type (so the cached files carry those commands as provenance):
+``source="fresh"`` in a notebook calls :func:`fresh_spectra`, which runs, in this process:
 
 1. ``python -m pidlib.zoo build --config full`` when ``models == ["zoo"]`` (the classroom
    zoo; resumable, models already built are skipped), then every model of its
    ``manifest.json`` (members and emergence checkpoints),
-2. ``pidlib run --model M --dataset D --split eval --out data/runs --layers ...`` for each
-   model and dataset (resumable run stores under ``data/runs``); ``datasets == ["world"]``
-   means one classroom-world dataset per task family,
-3. :func:`pidlib.analysis.spectra.build_spectra` over those runs, written atomically to
-   ``data/results/spectra.csv`` with ``spectra.provenance.json``.
+2. :func:`pidlib.run` for each model, dataset and probe set (resumable run stores; the
+   equivalent ``pidlib run ...`` command is recorded as provenance), with the labels the
+   analysis needs (task, family, scale, stage, step, kind) written into each run's
+   ``meta.json`` at run time (``run_info``); ``datasets == ["world"]`` means one
+   classroom-world dataset per task family,
+3. :func:`pidlib.analysis.spectra.build_spectra` over exactly those runs, written atomically
+   with a provenance sidecar.
+
+Where the results go
+    For the zoo (``models == ["zoo"]``, no ``out_dir``): ``data/runs`` and the committed
+    ``data/results/spectra.csv``. For any other models: ``out_dir`` (default
+    ``./pidlib-results``), as ``OUT_DIR/runs/`` and ``OUT_DIR/spectra.csv``; writing a
+    non-zoo table over ``data/results/spectra.csv`` is refused.
+
+Datasets
+    ``"world"``, ``"world:TASK?n=...&seed=..."`` or a file spec ``"FORMAT:PATH"``, with the
+    image folder as ``"FORMAT:PATH@IMAGE_DIR"`` (``"pope:/data/pope.jsonl@/data/val2014"``).
+    Runs on the paper's benchmarks carry the benchmark's name as ``task`` (``MMBench``,
+    ``POPE``, ``Reefknot``, ``PMC-VQA``: the ``dataset`` column of ``data/paper``), so
+    tables compare per benchmark; user models are labelled ``kind == "user"``.
 """
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -28,14 +43,21 @@ from pidlib.analysis.tables import default_path, load_spectra, write_spectra
 
 ZOO = "zoo"
 WORLD = "world"
+USER = "user"
+#: Default output folder (in the working directory) for runs and spectra of non-zoo models.
+DEFAULT_USER_OUT = "pidlib-results"
 
-#: Probe configurations a fresh run produces: name -> extra ``pidlib run`` arguments, which
-#: models ("all", or "members": the zoo's final models only) and whether the logit lens
-#: is stored. ``noise`` is the paper's probe and the one every finding chapter reads.
+#: Dataset format -> the paper's benchmark name (``dataset`` column of ``data/paper``).
+BENCHMARKS = {"mmbench": "MMBench", "pope": "POPE", "reefknot": "Reefknot", "pmcvqa": "PMC-VQA"}
+
+#: Probe configurations a fresh run produces: name -> extra :func:`pidlib.run` options (and
+#: the equivalent ``pidlib run`` arguments), which models ("all", or "members": the zoo's
+#: final models only) and whether the logit lens is stored. ``noise`` is the paper's probe
+#: and the one every finding chapter reads.
 PROBE_SETS = {
-    "noise": {"args": [], "models": "all", "layers": True},
-    "noise8": {"args": ["--noise-draws", "8"], "models": "members", "layers": False},
-    "donors8": {"args": ["--donors", "8"], "models": "all", "layers": False},
+    "noise": {"options": {}, "args": [], "models": "all", "layers": True},
+    "noise8": {"options": {"noise_draws": 8}, "args": ["--noise-draws", "8"], "models": "members", "layers": False},
+    "donors8": {"options": {"donors": 8}, "args": ["--donors", "8"], "models": "all", "layers": False},
 }
 DEFAULT_PROBES = "noise"
 
@@ -45,11 +67,6 @@ def _run(cmd: list[str]) -> None:
     res = subprocess.run(cmd, cwd=repo_root())
     if res.returncode != 0:
         raise RuntimeError(f"command failed with exit status {res.returncode}: {' '.join(cmd)}")
-
-
-def _pidlib_cli() -> list[str]:
-    exe = Path(sys.executable).parent / "pidlib"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "pidlib.cli"]
 
 
 def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
@@ -95,18 +112,108 @@ def world_specs(n_samples: int, seed: int = 0) -> list[str]:
     return [f"world:{t}?n={n_samples}&seed={seed}&split=eval" for t in FAMILIES]
 
 
+def dataset_task(spec: str) -> str:
+    """The ``task`` label of a dataset spec: the world's task family, the paper's benchmark
+    name for its formats, else the format."""
+    fmt, _, rest = str(spec).partition(":")
+    fmt = fmt.strip().lower()
+    if fmt == WORLD:
+        return rest.split("?", 1)[0] or "all"
+    return BENCHMARKS.get(fmt, fmt)
+
+
+def model_label(model: str) -> str:
+    """How a model appears in spectra tables: a local directory inside the repository as a
+    relative path, another local directory as its real path, a hub id as given."""
+    from pidlib.models.identity import model_identity
+
+    ident = model_identity(str(model))
+    p = Path(ident)
+    if p.is_absolute():
+        try:
+            return str(p.relative_to(repo_root()))
+        except ValueError:
+            return ident
+    return ident
+
+
+def output_paths(models, out_dir: str | Path | None = None, out: str | Path | None = None,
+                 runs_root: str | Path | None = None) -> tuple[Path, Path]:
+    """``(runs folder, spectra table)`` of a fresh run (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        When a run of other models than the zoo would write ``data/results/spectra.csv``.
+    """
+    zoo = list(models) == [ZOO]
+    if zoo and out_dir is None:
+        runs, table = runs_dir(), default_path()
+    else:
+        base = Path(out_dir).expanduser() if out_dir is not None else Path.cwd() / DEFAULT_USER_OUT
+        runs, table = base / "runs", base / "spectra.csv"
+    runs = Path(runs_root).expanduser() if runs_root is not None else runs
+    table = Path(out).expanduser() if out is not None else table
+    if not zoo and table.resolve() == default_path().resolve():
+        raise ValueError(f"{table} is the committed spectra table of the classroom zoo; a run on other models "
+                         "writes its own table: pass out_dir (e.g. out_dir='my-results')")
+    return runs, table
+
+
+def _model_path(model) -> str:
+    """A zoo model's repository-relative path made absolute (notebooks run from anywhere)."""
+    p = Path(str(model))
+    if not p.is_absolute() and not p.exists() and (repo_root() / p).exists():
+        return str(repo_root() / p)
+    return str(model)
+
+
+def _cli_command(model, spec, runs, device, seed, n_samples, tau, layers, extra) -> str:
+    cmd = ["pidlib", "run", "--model", str(model), "--dataset", spec, "--out", str(runs), "--device", device,
+           "--seed", str(seed), "--limit", str(n_samples), "--tau", f"{tau:g}", "--no-progress", *extra]
+    if layers:
+        cmd.append("--layers")
+    return " ".join(shlex.quote(c) for c in cmd)
+
+
 def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, seed: int = 0,
                   device: str = "cpu", layers: bool = True, n_boot: int = 200, zoo_config: str = "full",
-                  probe_sets=tuple(PROBE_SETS), out: str | Path | None = None) -> pd.DataFrame:
-    """Run the pipeline and write a new spectra table; returns it.
+                  probe_sets=tuple(PROBE_SETS), tau: float = 0.3, out_dir: str | Path | None = None,
+                  out: str | Path | None = None, runs_root: str | Path | None = None,
+                  progress: bool = False) -> pd.DataFrame:
+    """Run the pipeline in this process and write a new spectra table; returns it.
 
-    ``probe_sets`` names entries of :data:`PROBE_SETS`; each adds its runs (and a
-    ``probes`` value in the table). ``layers=False`` stores no logit lens in any of them.
+    Parameters
+    ----------
+    models : list of str
+        ``["zoo"]`` (the classroom zoo, built first) or Hugging Face ids / local folders.
+    datasets : list of str
+        ``["world"]`` (one world spec per task family), ``"world:..."`` specs, or file specs
+        ``"FORMAT:PATH"`` / ``"FORMAT:PATH@IMAGE_DIR"``.
+    n_samples : int
+        Samples per model and dataset (``--limit``), default 2000.
+    seed, device, layers, tau
+        Passed to :func:`pidlib.run` (``tau`` default 0.3, the paper's).
+    n_boot : int
+        Bootstrap replicates per estimate.
+    probe_sets : tuple of str
+        Names of :data:`PROBE_SETS`; each adds its runs (and a ``probes`` value).
+    out_dir : str or Path, optional
+        Where runs and the spectra table go (see :func:`output_paths`); required in
+        effect for other models than the zoo (default ``./pidlib-results``).
+    out, runs_root : str or Path, optional
+        The spectra table and the runs folder, when they should not be under ``out_dir``.
+    progress : bool
+        Progress bars of the probe runs.
     """
+    from pidlib.models.identity import model_identity
+    from pidlib.runner import run
+
     models = list(models)
     unknown = [p for p in probe_sets if p not in PROBE_SETS]
     if unknown:
         raise ValueError(f"unknown probe sets {unknown}; known: {', '.join(PROBE_SETS)}")
+    runs, table_path = output_paths(models, out_dir, out, runs_root)
     overrides: dict[str, dict] = {}
     commands = []
     if models == [ZOO]:
@@ -115,41 +222,34 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
         commands.append(" ".join(cmd[1:]))
         overrides = zoo_models()
         models = sorted(overrides)
-    members = [m for m in models if overrides.get(m, {}).get("kind", "member") == "member"]
+    else:
+        overrides = {m: {"kind": USER} for m in models}
+    members = [m for m in models if overrides.get(m, {}).get("kind", "member") in ("member", USER)]
     specs = []
     for d in datasets:
         specs.extend(world_specs(n_samples, seed) if d == WORLD else [d])
     run_dirs = []
     for name in probe_sets:
         ps = PROBE_SETS[name]
+        use_layers = bool(layers and ps["layers"])
         for m in (models if ps["models"] == "all" else members):
+            info = {k: v for k, v in overrides.get(m, {}).items() if v == v and v not in (None, "")}
             for d in specs:
-                cmd = _pidlib_cli() + ["run", "--model", str(m), "--dataset", d, "--split", "eval",
-                                       "--out", str(runs_dir()), "--device", device, "--seed", str(seed),
-                                       "--limit", str(n_samples), "--no-progress", *ps["args"]]
-                if layers and ps["layers"]:
-                    cmd.append("--layers")
-                _run(cmd)
-                commands.append(" ".join(["pidlib", *cmd[len(_pidlib_cli()):]]))
-    wanted = {str(m) for m in models}
-    want_cfg = {name: PROBE_SETS[name] for name in probe_sets}
-    from pidlib.analysis.spectra import probe_label
-    runs = []
-    for r in find_runs():
-        meta = json.loads((r / "meta.json").read_text())
-        cfg = meta.get("config", {}) or {}
-        label = probe_label(cfg)
-        if meta.get("model") not in wanted or label not in want_cfg:
-            continue
-        if cfg.get("seed") != seed or bool(cfg.get("layers")) != bool(layers and want_cfg[label]["layers"]):
-            continue  # a run of other settings (kept in the store, not in this table)
-        runs.append(r)
-    table = build_spectra(runs, seed=seed, n_boot=n_boot, overrides=overrides)
+                command = _cli_command(_model_path(m), d, runs, device, seed, n_samples, tau, use_layers, ps["args"])
+                print("$", command, flush=True)
+                res = run(_model_path(m), d, runs, device=device, seed=seed, limit=n_samples, tau=tau, layers=use_layers,
+                          progress=progress, command=command, run_info={**info, "task": dataset_task(d)},
+                          **ps["options"])
+                run_dirs.append(res.dir)
+                commands.append(command)
+    by_identity = {model_identity(_model_path(m)): v for m, v in overrides.items()}
+    table = build_spectra(run_dirs, seed=seed, n_boot=n_boot, overrides=by_identity)
     params = dict(models=models, datasets=specs, n_samples=n_samples, seed=seed, device=device,
-                  layers=layers, n_boot=n_boot, zoo_config=zoo_config, probe_sets=list(probe_sets))
-    write_spectra(table, out or default_path(),
-                  provenance(command="python -m pidlib.analysis fresh (pidlib.analysis.pipeline.fresh_spectra)",
-                             parameters=params, runs=[str(r) for r in runs], run_commands=commands))
+                  layers=layers, n_boot=n_boot, zoo_config=zoo_config, probe_sets=list(probe_sets), tau=tau,
+                  runs=str(runs), table=str(table_path))
+    write_spectra(table, table_path,
+                  provenance(command="pidlib.analysis.pipeline.fresh_spectra (python -m pidlib.analysis fresh)",
+                             parameters=params, runs=[str(r) for r in run_dirs], run_commands=commands))
     return table
 
 
@@ -157,27 +257,35 @@ _FRESH_DONE: dict[tuple, pd.DataFrame] = {}
 
 
 def get_spectra(source: str = "cache", models=(ZOO,), datasets=(WORLD,), *, probes: str | None = DEFAULT_PROBES,
-                **kwargs) -> pd.DataFrame:
+                out_dir: str | Path | None = None, **kwargs) -> pd.DataFrame:
     """The spectra table for a notebook: the cached one, or a fresh one (``source="fresh"``).
 
     With ``"fresh"`` the pipeline runs (resumable: finished runs are reused by the run
-    store) and the new table is written before it is returned. Models other than the zoo
-    filter the table to those models. ``probes`` keeps the rows of one probe configuration
-    (``"noise"``, the paper's, by default; ``"donors8"``, ``"noise8"``, see
+    store) and the new table is written before it is returned (to ``out_dir``, see
+    :func:`fresh_spectra`; ``tau`` and the other keyword arguments are passed on). With
+    ``"cache"`` the table is read from ``out_dir/spectra.csv`` when ``out_dir`` is given,
+    else from ``data/results/spectra.csv``. Models other than the zoo filter the table to
+    those models (any spelling of a local folder). ``probes`` keeps the rows of one probe
+    configuration (``"noise"``, the paper's, by default; ``"donors8"``, ``"noise8"``, see
     :data:`PROBE_SETS`); ``None`` keeps all, with their ``probes`` column.
     """
     if source not in ("cache", "fresh"):
         raise ValueError(f"source must be 'cache' or 'fresh', got {source!r}")
     if source == "fresh":
-        key = (tuple(models), tuple(datasets), tuple(sorted((k, str(v)) for k, v in kwargs.items())))
+        key = (tuple(models), tuple(datasets), str(out_dir), tuple(sorted((k, str(v)) for k, v in kwargs.items())))
         if key not in _FRESH_DONE:
-            _FRESH_DONE[key] = fresh_spectra(models, datasets, **kwargs)
+            _FRESH_DONE[key] = fresh_spectra(models, datasets, out_dir=out_dir, **kwargs)
         table = _FRESH_DONE[key]
+    elif out_dir is not None:
+        table = load_spectra(Path(out_dir).expanduser() / "spectra.csv")
     else:
         table = load_spectra()
     models = list(models)
     if models and models != [ZOO] and len(table):
-        table = table[table["model"].isin(models)]
+        wanted = set()
+        for m in models:
+            wanted |= {str(m), model_label(str(m))}
+        table = table[table["model"].isin(wanted)]
     if probes is not None and len(table):
         have = table["probes"].fillna(DEFAULT_PROBES) if "probes" in table.columns else \
             pd.Series(DEFAULT_PROBES, index=table.index)
@@ -194,5 +302,5 @@ def run_provenance(root: str | Path | None = None) -> pd.DataFrame:
         rel = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
         rows.append({"run": rel, "model": meta.get("model", ""), "dataset": meta.get("dataset", ""),
                      "split": meta.get("split", ""), "config_hash": str(meta.get("config_hash", ""))[:12],
-                     "date": meta.get("date", ""), "command": meta.get("command", "")})
+                     "date": meta.get("created", meta.get("date", "")), "command": meta.get("command", "")})
     return pd.DataFrame(rows, columns=["run", "model", "dataset", "split", "config_hash", "date", "command"])

@@ -1,5 +1,7 @@
-"""Multiple-choice samples: the schema (:mod:`pidlib.data.schema`) and the loaders for the
-native dataset formats (:mod:`pidlib.data.loaders`)."""
+"""Multiple-choice samples: the schema (:mod:`pidlib.data.schema`), the loaders for the
+native dataset formats (:mod:`pidlib.data.loaders`: one module per format sharing
+:mod:`pidlib.data.common`) and the content identity of a run's data
+(:mod:`pidlib.data.identity`)."""
 from pidlib.data.schema import (  # noqa: F401
     K_MAX,
     LETTERS,
@@ -16,4 +18,5 @@ from pidlib.data.loaders import (  # noqa: F401
     register_format,
     available_formats,
     DatasetBuilder,
+    parse_spec,
 )

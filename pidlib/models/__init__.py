@@ -12,6 +12,6 @@ Supported config classes (each tested on a tiny random-init model, see
 ``InstructBlipConfig`` (decoder-only language models). Refused with a reason:
 Qwen3-VL (DeepStack) and Cambrian (not part of transformers).
 """
-from pidlib.models.base import Adapter, AdapterError, Prepared  # noqa: F401
+from pidlib.models.base import Adapter, AdapterError, NonFiniteError, Prepared  # noqa: F401
 from pidlib.models.families import FAMILIES, UNSUPPORTED, CAMBRIAN_MESSAGE  # noqa: F401
 from pidlib.models.registry import adapter_for, load_adapter, resolve_dtype  # noqa: F401

@@ -57,6 +57,10 @@ class AdapterError(RuntimeError):
     """A model cannot be used the way the probes need (unsupported family, bad prompt)."""
 
 
+class NonFiniteError(AdapterError):
+    """A model produced NaN or infinite numbers (logits, features, masses, noise statistics)."""
+
+
 class Adapter:
     """Shared behaviour of every family; override the hooks that differ.
 

@@ -12,7 +12,32 @@ import torch
 from pidlib.models.base import Adapter, AdapterError
 from pidlib.models.families import FAMILIES, adapter_class_for_config
 
-__all__ = ["load_adapter", "adapter_for", "resolve_dtype"]
+__all__ = ["load_adapter", "adapter_for", "resolve_dtype", "TORCHVISION_FAMILIES", "torchvision_message"]
+
+#: Families whose transformers processors (image / video processors) need torchvision.
+TORCHVISION_FAMILIES = ("Qwen2-VL", "Qwen2.5-VL", "LLaVA-OneVision", "InternVL", "SmolVLM")
+_TORCHVISION_CONFIGS = ("Qwen2VLConfig", "Qwen2_5_VLConfig", "LlavaOnevisionConfig", "InternVLConfig",
+                        "SmolVLMConfig", "Idefics3Config")
+
+
+def _torchvision_ok() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # noqa: BLE001 - ImportError, or a CUDA build that fails with the CPU torch
+        return False
+    return True
+
+
+def torchvision_message(model: str, err: Exception | None = None) -> str:
+    """The error text for a processor that needs torchvision (all five families named)."""
+    import torch as _torch
+
+    why = f" ({type(err).__name__}: {str(err).splitlines()[0][:200]})" if err is not None else ""
+    return (f"could not load the processor of {model}: it needs torchvision{why}. The processors of "
+            f"{', '.join(TORCHVISION_FAMILIES[:-1])} and {TORCHVISION_FAMILIES[-1]} need torchvision; install "
+            f"the torchvision build that matches your torch {_torch.__version__.split('+')[0]} (CPU or CUDA, "
+            "from the same package index as torch). A torchvision built for another torch or for CUDA does not "
+            "import with a CPU-only torch ('operator torchvision::nms does not exist').")
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
            "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
@@ -59,14 +84,25 @@ def load_adapter(model_id_or_path: str, device: str = "cpu", dtype="auto",
     import transformers
     from transformers import AutoConfig, AutoProcessor
 
-    config = AutoConfig.from_pretrained(model_id_or_path, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(model_id_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise AdapterError(f"model {model_id_or_path!r}: cannot read its config ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:300]})") from None
     cls = adapter_class_for_config(config)
     model_cls = getattr(transformers, FAMILIES[type(config).__name__][1])
-    model = model_cls.from_pretrained(model_id_or_path, dtype=resolve_dtype(dtype, device),
-                                      trust_remote_code=trust_remote_code)
+    try:
+        model = model_cls.from_pretrained(model_id_or_path, dtype=resolve_dtype(dtype, device),
+                                          trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise AdapterError(f"model {model_id_or_path!r}: cannot load its weights ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:300]})") from None
     model.to(device)
     try:
         processor = AutoProcessor.from_pretrained(model_id_or_path, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001 - say which part failed
+        if "torchvision" in str(e).lower() or (type(config).__name__ in _TORCHVISION_CONFIGS
+                                               and not _torchvision_ok()):
+            raise AdapterError(torchvision_message(model_id_or_path, e)) from None
         raise AdapterError(f"could not load the processor of {model_id_or_path}: {e}") from e
     return cls(model, processor, name=str(model_id_or_path))

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import torch
 
-__all__ = ["RunningMoments", "NoiseStats", "sample_generator", "draw_noise"]
+__all__ = ["RunningMoments", "NoiseStats", "sample_generator", "draw_noise", "compute_noise_stats"]
 
 
 class RunningMoments:
@@ -117,3 +118,52 @@ def draw_noise(mu: torch.Tensor, sigma: torch.Tensor, n: int, g: torch.Generator
     """``n`` i.i.d. rows from N(mu, diag sigma^2), float32 on the generator's device."""
     z = torch.randn(n, mu.shape[-1], generator=g, dtype=torch.float32, device=g.device)
     return mu.to(g.device, torch.float32) + sigma.to(g.device, torch.float32) * z
+
+
+@torch.no_grad()
+def compute_noise_stats(adapter, samples: Iterable, *, meta: dict | None = None,
+                        progress: bool = True, on_error: str = "raise",
+                        skipped: list | None = None) -> NoiseStats:
+    """Stage 1: float64 streaming mean / population std of image and question tokens.
+
+    Image tokens are the projected features entering the language model; text tokens are
+    the question-body tokens' input embeddings (scaled as the model scales them).
+    """
+    from tqdm.auto import tqdm
+
+    from pidlib.models.base import AdapterError, NonFiniteError, Prepared
+
+    img, txt = RunningMoments(), RunningMoments()
+    n = 0
+    samples = list(samples)
+    for s in tqdm(samples, desc="noise statistics", disable=not progress, unit="sample"):
+        try:
+            p = s if isinstance(s, Prepared) else adapter.prepare(s)
+        except (ValueError, AdapterError) as e:
+            if on_error != "skip":
+                raise
+            if skipped is not None:
+                skipped.append((getattr(s, "index", None), str(e)))
+            continue
+        feats = adapter.image_features(p)
+        emb = adapter.embed(p.input_ids)[p.question_mask.to(adapter.device)]
+        for what, x in (("image features", feats), ("question embeddings", emb)):
+            if not bool(torch.isfinite(x).all()):
+                raise NonFiniteError(f"model {getattr(adapter, 'name', '?')}: non-finite {what} for sample "
+                                     f"{getattr(s, 'index', n)!r}, probe noise statistics; check the weights "
+                                     "(NaN/inf) and the dtype")
+        img.update(feats)
+        txt.update(emb)
+        n += 1
+    if n == 0:
+        raise ValueError("no samples to compute noise statistics from")
+    for name, t in (("mu_image", img.mean), ("sigma_image", img.std), ("mu_text", txt.mean),
+                    ("sigma_text", txt.std)):
+        if not bool(torch.isfinite(t).all()):
+            raise NonFiniteError(f"model {getattr(adapter, 'name', '?')}: noise statistics {name} are not finite "
+                                 f"(float64 overflow over {n} samples), probe noise statistics")
+    m = dict(meta or {})
+    m.update(n_image_tokens=img.n, n_text_tokens=txt.n, n_samples=n)
+    return NoiseStats(img.mean, img.std, txt.mean, txt.std, img.n, txt.n, n, m)
+
+

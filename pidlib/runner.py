@@ -1,0 +1,562 @@
+"""One probe run as a library call: :func:`run` (exported as :func:`pidlib.run`).
+
+``pidlib.run(model, dataset, out, **options)`` is what ``pidlib run`` and
+:mod:`pidlib.analysis.pipeline` call: it resolves what the run is (the run key), takes
+the writer lock, computes or reuses the noise statistics, probes every sample not yet
+stored and checks the result.
+
+The run key
+    ``OUT/<model>/<dataset>/<split>/<config_hash>-<data_id[:12]>/`` (:mod:`pidlib.store`).
+
+    - ``<model>``: the model's resolved identity (:func:`pidlib.models.identity.model_identity`):
+      a local directory's real path, so ``models/llava``, ``./models/llava/`` and the
+      absolute path are one model; a hub id as given.
+    - ``data_id``: the content of the samples the run holds
+      (:func:`pidlib.data.identity.samples_identity`: questions, options, answers, hints and
+      every byte of every image) -- an edited file with the same name, another
+      ``--limit`` or a world spec with other parameters is another run.
+    - ``config`` (hashed): probe version, ``model_fingerprint`` (every byte of every
+      weight, config, tokenizer, processor and chat-template file of a local model; the
+      commit of a hub model), tau, seed, layers, dtype, noise device, noise draws, donors,
+      instruction, scoring, and ``noise_fit``: the content identity of the rows the noise
+      statistics are computed on.
+
+Noise statistics
+    Computed on the run's own rows by default (the paper computed them over the
+    dataset it probed); ``fit_split`` takes the rows of that split of the same file,
+    ``fit_dataset`` the rows of another file. They are saved in the run directory
+    (``noise_stats.safetensors``); a run with the same noise source reuses another run's
+    file under the same ``out``. Runs that share a noise source and all other settings
+    have the same ``config_hash``; the one whose ``data_id`` equals its
+    ``config["noise_fit"]["data_id"]`` holds the rows the statistics came from.
+
+Splits
+    Without ``split`` a run covers every row of the file (split label ``"all"``): this is
+    how the real MMBench dev file (its ``split`` column says ``dev``) is probed; the
+    spectrum splits one run's rows into fit and eval. ``split=NAME`` selects the rows
+    whose ``meta["split"]`` is NAME; a file without a split column rejects it (a label that
+    selects nothing would give "fit" and "eval" runs over the same rows).
+
+Checks
+    Non-finite logits, masses, features or noise statistics stop the run with
+    :class:`~pidlib.models.base.NonFiniteError` naming the model, the sample and the
+    probe, before anything of the batch is stored. At the end, a run in which replacing
+    the image (or the question) changes no sample's output gets a warning (printed and
+    stored in ``meta.json["warnings"]``): the model or its adapter ignores that input.
+
+A finished run is a no-op that writes nothing (it works on a read-only disk).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["run", "RunResult", "ConfigError", "select_split", "probe_config", "PROBE_VERSION", "ALL_ROWS"]
+
+PROBE_VERSION = "pidlib-three-probes-v1"
+NOISE_VERSION = "pidlib-noise-stats-v1"
+#: Split label of a run over every row of its file.
+ALL_ROWS = "all"
+#: Relative tolerance below which two probes' outputs count as equal (image-effect check).
+SAME_OUTPUT_TOL = 1e-6
+
+RUN_INFO_KEYS = ("task", "family", "scale", "scale_name", "stage", "step", "kind", "label")
+
+
+class ConfigError(ValueError):
+    """A run option out of range or inconsistent with the data (a user error)."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What :func:`run` did.
+
+    Attributes
+    ----------
+    dir : Path
+        The run directory.
+    store : pidlib.store.RunStore
+    n_done_before, n_new, n_rows : int
+        Samples stored before this call, stored by it, and in total.
+    skipped : list of dict
+        Rows left out (``on_error="skip"``), each with a ``message``.
+    warnings : list of str
+        E.g. "the image changes no sample's distribution".
+    noop : bool
+        True when the run was already complete and nothing was written.
+    meta : dict
+        ``meta.json`` after the run.
+    """
+
+    dir: Path
+    store: Any
+    n_done_before: int
+    n_new: int
+    n_rows: int
+    skipped: list
+    warnings: list
+    noop: bool
+    meta: dict
+
+    def summary_line(self) -> str:
+        if self.noop:
+            return f"{self.dir}: complete ({self.n_rows} rows); nothing to do"
+        return (f"{self.dir}: {self.n_done_before} already stored, {self.n_new} new, "
+                f"{len(self.skipped)} skipped, {self.n_rows} rows in total")
+
+
+# ----------------------------------------------------------------------------- options
+def _check_options(o: dict) -> None:
+    def bad(name, msg):
+        raise ConfigError(f"{name} {msg}")
+
+    tau = o["tau"]
+    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not (0.0 <= float(tau) <= 1.0):
+        bad("tau", f"must be a number in [0, 1] (a threshold on the option mass), got {tau!r}")
+    for name, lo in (("batch_size", 1), ("noise_draws", 1), ("donors", 0), ("seed", 0)):
+        v = o[name]
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            bad(name, f"must be an integer >= {lo}, got {v!r}")
+    if o["limit"] is not None and (not isinstance(o["limit"], int) or isinstance(o["limit"], bool)
+                                   or o["limit"] < 1):
+        bad("limit", f"must be an integer >= 1 (or None for every sample), got {o['limit']!r}")
+    if o["donors"] and o["noise_draws"] != 1:
+        bad("donors", "cannot be combined with noise_draws > 1 (donor probes replace the noise)")
+    if o["on_error"] not in ("raise", "skip"):
+        bad("on_error", f"must be 'raise' or 'skip', got {o['on_error']!r}")
+    w = o["wait"]
+    if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
+        bad("wait", f"must be a number of seconds >= 0, got {w!r}")
+    for name in ("split", "fit_split"):
+        if o[name] is not None and (not isinstance(o[name], str) or not o[name].strip()):
+            bad(name, f"must be a non-empty split name, got {o[name]!r}")
+    if o["split"] == ALL_ROWS:
+        bad("split", f"{ALL_ROWS!r} is the label of a run over every row; omit split instead")
+    info = o["run_info"]
+    if info is not None and not isinstance(info, Mapping):
+        bad("run_info", f"must be a dict (task, family, scale, stage, ...), got {type(info).__name__}")
+
+
+def _device(device: str):
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"device {device!r} is not a torch device ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available on this machine (use --device cpu)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {device!r}: MPS is not available on this machine")
+    return dev
+
+
+def _dtype_name(dtype, device) -> str:
+    from pidlib.models.registry import resolve_dtype
+
+    try:
+        return str(resolve_dtype(dtype, str(device))).replace("torch.", "")
+    except ValueError as e:
+        raise ConfigError(f"dtype: {e}") from None
+
+
+# ----------------------------------------------------------------------------- data
+def select_split(ds, split: str | None, limit: int | None = None) -> list:
+    """The samples of ``split`` (by ``meta['split']``; ``None``: every sample), first ``limit``.
+
+    Raises
+    ------
+    ConfigError
+        When ``split`` is given and the samples carry no split, or none has that split.
+    """
+    if split is None:
+        out = list(ds.samples)
+    else:
+        have = {s.meta.get("split") for s in ds.samples if s.meta.get("split") is not None}
+        if not have:
+            raise ConfigError(f"{ds.source}: the rows carry no split, so split {split!r} selects nothing; "
+                              "omit the split to probe every row (the spectrum splits one run's rows into fit "
+                              "and eval), or give one file per split (and fit_dataset / --fit-dataset for the "
+                              "noise statistics)")
+        out = [s for s in ds.samples if s.meta.get("split") == split]
+        if not out:
+            raise ConfigError(f"{ds.source}: no samples of split {split!r} (splits present: {sorted(have)}); "
+                              "omit the split to probe every row")
+    if not out:
+        raise ConfigError(f"{ds.source}: no samples to probe")
+    return out[:limit] if limit is not None else out
+
+
+def _load(dataset, images, on_error):
+    from pidlib.data.loaders import load_dataset
+    from pidlib.data.schema import MCDataset
+
+    if isinstance(dataset, MCDataset):
+        return dataset, None
+    if not isinstance(dataset, str):
+        raise ConfigError(f"dataset must be a 'FORMAT:PATH' spec or an MCDataset, got {type(dataset).__name__}")
+    return load_dataset(dataset, images=images, on_error=on_error), dataset
+
+
+def probe_config(*, fingerprint: str, tau: float, seed: int, layers: bool, dtype: str, noise_device: str,
+                 noise_draws: int, donors: int, noise_fit_id: str) -> dict:
+    """Everything that changes the stored numbers (hashed into the run key)."""
+    from pidlib.data.schema import DEFAULT_INSTRUCTION
+
+    return {"probe": PROBE_VERSION, "model_fingerprint": fingerprint, "tau": float(tau), "seed": int(seed),
+            "layers": bool(layers), "dtype": dtype, "noise_device": noise_device,
+            "noise_draws": int(noise_draws), "donors": int(donors), "instruction": DEFAULT_INSTRUCTION,
+            "scoring": "first-differing-token; mean log-prob per token",
+            "noise_fit": {"data_id": noise_fit_id, "version": NOISE_VERSION},
+            **({"donor_pool": "same number of options"} if donors else {})}
+
+
+# ----------------------------------------------------------------------------- model
+def _hub_fingerprint(model: str, trust_remote_code: bool) -> str:
+    """``hub:<commit>`` from the config transformers resolves (cheap: no weights)."""
+    from pidlib.models.base import AdapterError
+
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001 - OSError, ValueError, HTTP errors: say what failed
+        looks_local = model.startswith((".", "/", "~")) or os.sep in model.strip("/").replace("/", "", 1)
+        hint = ("no such local directory" if looks_local else
+                "neither a local directory nor a Hugging Face id that can be loaded here")
+        raise AdapterError(f"model {model!r}: {hint} ({type(e).__name__}: {str(e).splitlines()[0][:300]})") from None
+    commit = str(getattr(cfg, "_commit_hash", "") or "")
+    return f"hub:{commit}" if commit else ""
+
+
+# ----------------------------------------------------------------------------- checks
+def input_effect_warnings(store, model: str) -> tuple[list[str], dict]:
+    """Warnings when replacing the image (or the question) changes no stored sample's output.
+
+    Compares the full probe with the language-only probe (image replaced) and with the
+    visual-only probe (question replaced), on the raw option masses and the option
+    distributions of every stored row.
+    """
+    import numpy as np
+
+    cols = ["p_full", "p_vis", "p_lang", "mass_full", "mass_vis", "mass_lang"]
+    try:
+        a = store.read_arrays(cols)
+    except (KeyError, ValueError):
+        return [], {}
+    n = len(a["index"])
+    if n == 0:
+        return [], {}
+
+    def changed(probe: str) -> int:
+        dp = np.abs(a["p_full"].astype(np.float64) - a[f"p_{probe}"]).max(1)
+        m0, m1 = a["mass_full"].astype(np.float64), a[f"mass_{probe}"].astype(np.float64)
+        dm = np.abs(m0 - m1) / np.maximum(np.maximum(np.abs(m0), np.abs(m1)), 1e-30)
+        return int(((dp > SAME_OUTPUT_TOL) | (dm > SAME_OUTPUT_TOL)).sum())
+
+    counts = {"n_rows": n, "image_changes_output": changed("lang"), "question_changes_output": changed("vis")}
+    out = []
+    for what, key, probe in (("image", "image_changes_output", "language-only"),
+                             ("question", "question_changes_output", "visual-only")):
+        if counts[key] == 0:
+            out.append(f"the {what} changes no sample's distribution: in all {n} rows the {probe} probe "
+                       f"({what} replaced) gives the same option masses and distribution as the full probe. "
+                       f"The model or its adapter ignores the {what} (a broken or untrained model, or an adapter "
+                       f"that never feeds the {what} to the language model); atoms of this run say nothing "
+                       f"about the {what} ({model})")
+    return out, counts
+
+
+# ----------------------------------------------------------------------------- noise statistics
+def _noise_stats(store, out, model_id, noise_key, fit_samples, base_meta, adapter, on_error, progress):
+    """Load the run's noise statistics, copy another run's with the same key, or compute them."""
+    import json
+
+    from pidlib.models.base import NonFiniteError
+    from pidlib.probes import NoiseStats, compute_noise_stats
+    from pidlib.store import find_runs, load_noise_stats, save_noise_stats
+
+    def check(stats, where):
+        import torch
+
+        for name, t in stats.tensors().items():
+            if not bool(torch.isfinite(t).all()):
+                raise NonFiniteError(f"model {model_id}: noise statistics {name} in {where} are not finite, "
+                                     "probe noise statistics")
+        return stats
+
+    if store.noise_stats_path.is_file():
+        t, meta = load_noise_stats(store.dir)
+        if meta.get("noise_key") == noise_key:
+            return check(NoiseStats.from_tensors(t, meta), store.noise_stats_path), meta, "stored"
+    for other in find_runs(out, model=model_id):
+        p = other.noise_stats_path
+        if other.dir == store.dir or not p.is_file():
+            continue
+        try:
+            t, meta = load_noise_stats(other.dir)
+        except (ValueError, OSError, json.JSONDecodeError):
+            continue
+        if meta.get("noise_key") == noise_key:
+            stats = check(NoiseStats.from_tensors(t, meta), p)
+            meta = dict(meta, copied_from=str(other.dir))
+            save_noise_stats(store.dir, t, meta)
+            return stats, meta, f"reused from {other.dir}"
+    skipped: list = []
+    stats = compute_noise_stats(adapter, fit_samples, progress=progress, on_error=on_error, skipped=skipped,
+                                meta=dict(base_meta, model=model_id, noise_key=noise_key,
+                                          std="population (divide by n), float64 streaming"))
+    meta = dict(stats.meta, skipped=[list(x) for x in skipped])
+    save_noise_stats(store.dir, stats.tensors(), meta)
+    return stats, meta, "computed"
+
+
+# ----------------------------------------------------------------------------- the run
+class _hf_progress:
+    """Silence transformers' own progress bars (loading weights) when ``progress`` is off."""
+
+    def __init__(self, progress: bool):
+        self.progress = progress
+
+    def __enter__(self):
+        if not self.progress:
+            try:
+                from transformers.utils import logging as hf_logging
+
+                self._was = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()
+            except Exception:  # noqa: BLE001 - cosmetic only
+                self._was = None
+        return self
+
+    def __exit__(self, *exc):
+        if not self.progress and getattr(self, "_was", None):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.enable_progress_bar()
+        return False
+
+
+def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_dataset=None,
+        fit_images=None, fit_split: str | None = None, limit: int | None = None, layers: bool = False,
+        batch_size: int = 8, share_prefix: bool = False, device: str = "cpu", dtype: str = "auto",
+        tau: float = 0.3, seed: int = 0, noise_draws: int = 1, donors: int = 0,
+        trust_remote_code: bool = False, on_error: str = "raise", progress: bool = True,
+        wait: float = 0.0, run_info: Mapping[str, Any] | None = None, command: str | None = None,
+        adapter=None, verbose: bool = True) -> RunResult:
+    """Probe ``model`` on ``dataset`` and store one row per sample under ``out`` (resumable).
+
+    Parameters
+    ----------
+    model : str
+        Hugging Face id or local ``save_pretrained`` directory (model + processor).
+    dataset : str or MCDataset
+        ``"FORMAT:PATH"`` or ``"FORMAT:PATH@IMAGES"`` (see :func:`pidlib.data.load_dataset`),
+        or a loaded dataset.
+    out : str or Path
+        Run store root (e.g. ``"runs"``).
+    images : str or Path, optional
+        Image folder of the rows (default: ``@IMAGES`` of the spec, else the file's folder).
+    split : str, optional
+        Probe only the rows of this split (``meta["split"]``). Default ``None``: every row.
+    fit_dataset : str or MCDataset, optional
+        Compute the noise statistics on this dataset's rows instead of the run's own.
+    fit_images : str or Path, optional
+        Image folder of ``fit_dataset`` (default ``images``).
+    fit_split : str, optional
+        Compute the noise statistics on this split's rows (of ``fit_dataset`` or of the
+        run's file).
+    limit : int, optional
+        Only the first ``limit`` samples (of the split), also for the noise statistics.
+    layers : bool
+        Also store logit-lens distributions per decoder layer (default False).
+    batch_size : int
+        Samples per forward (1 + 2K rows each); default 8.
+    share_prefix : bool
+        Full and visual-only probes share the prefix KV cache (default False).
+    device : str
+        ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``, ...
+    dtype : str
+        ``"auto"`` (default: bf16 on CUDA, fp32 on CPU), ``"bf16"``, ``"fp16"``, ``"fp32"``.
+    tau : float
+        Threshold on the option mass in [0, 1] (default 0.3).
+    seed : int
+        Noise / donor seed >= 0 (default 0).
+    noise_draws : int
+        Noise draws averaged per noised probe (default 1, the paper's).
+    donors : int
+        Donor probes with D other samples instead of noise (default 0).
+    trust_remote_code : bool
+        Allow a model repository's own code (default False).
+    on_error : {"raise", "skip"}
+        Bad rows / images: stop (default) or skip and report them.
+    progress : bool
+        Progress bars (default True).
+    wait : float
+        Seconds to wait for another writer of the same run directory (default 0: stop at
+        once with :class:`~pidlib.store.RunLockedError`).
+    run_info : dict, optional
+        Labels stored in ``meta.json`` (``task``, ``family``, ``scale``, ``scale_name``,
+        ``stage``, ``step``, ``kind``, ``label``): the analysis reads them instead of
+        parsing folder names. Not part of the run key.
+    command : str, optional
+        Command line recorded in ``meta.json`` (default: this process's).
+    adapter : pidlib.models.Adapter, optional
+        An already loaded adapter for ``model`` (it must be the model ``model`` names).
+    verbose : bool
+        Print warnings to stderr (default True).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError, DatasetError, AdapterError, NonFiniteError, RunLockedError, FileNotFoundError
+        User errors, each with a message naming the option, file, row, model, sample or
+        probe concerned.
+    """
+    import torch
+
+    from pidlib.data.identity import samples_identity
+    from pidlib.io import config_hash, file_digest
+    from pidlib.models.identity import is_local_model, model_fingerprint, model_identity
+    from pidlib.store import RunStore
+
+    opts = dict(tau=tau, batch_size=batch_size, noise_draws=noise_draws, donors=donors, seed=seed, limit=limit,
+                on_error=on_error, wait=wait, split=split, fit_split=fit_split, run_info=run_info)
+    _check_options(opts)
+    dev = _device(device)
+    dtype_name = _dtype_name(dtype, dev)
+    t0 = time.perf_counter()
+
+    # -- what the run is ----------------------------------------------------------------
+    ds, spec = _load(dataset, images, on_error)
+    samples = select_split(ds, split, limit)
+    if donors and len(samples) < 2:
+        raise ConfigError("donors: donor probes need at least 2 samples")
+    if fit_dataset is None or (isinstance(fit_dataset, str) and fit_dataset == spec and fit_images in (None, images)):
+        fit_ds, fit_spec = ds, spec
+    else:
+        fit_ds, fit_spec = _load(fit_dataset, fit_images if fit_images is not None else images, on_error)
+    if fit_ds is ds and fit_split in (None, split):
+        fit_samples, fit_label = samples, "the run's own rows"
+    else:
+        fit_samples = select_split(fit_ds, fit_split, limit)
+        fit_label = f"{fit_ds.source}" + (f" split {fit_split!r}" if fit_split else "")
+    data_id = samples_identity(samples)
+    fit_id = data_id if fit_samples is samples else samples_identity(fit_samples)
+
+    model = str(model)
+    model_id = model_identity(model)
+    files: list = []
+    if is_local_model(model):
+        fingerprint = model_fingerprint(model, details=files)
+    elif adapter is not None:
+        fingerprint = model_fingerprint(model, adapter)
+    else:
+        fingerprint = _hub_fingerprint(model, trust_remote_code)
+    config = probe_config(fingerprint=fingerprint, tau=tau, seed=seed, layers=layers, dtype=dtype_name,
+                          noise_device=dev.type, noise_draws=noise_draws, donors=donors, noise_fit_id=fit_id)
+    noise_key = config_hash({"model": model_id, "fingerprint": fingerprint, "dtype": dtype_name,
+                             "noise_device": dev.type, "fit": fit_id, "version": NOISE_VERSION,
+                             "instruction": config["instruction"], "probe": PROBE_VERSION}, n=16)
+    split_label = split if split is not None else ALL_ROWS
+    store = RunStore(out, model_id, ds.name, split_label, config, create=False, data_id=data_id)
+    want = [str(s.index) for s in samples]
+
+    # -- a finished run is a no-op (nothing written: works on a read-only disk) -----------
+    def complete(st) -> bool:
+        m = st.meta()
+        if m.get("status") != "complete" or not st.noise_stats_path.is_file():
+            return False
+        skipped_idx = {str(x.get("index")) for x in m.get("skipped", []) if x.get("index") is not None}
+        import warnings
+
+        with warnings.catch_warnings():   # bad parts are named when the writer quarantines them
+            warnings.simplefilter("ignore")
+            return set(want) - skipped_idx <= st.done()
+
+    if store.meta_path.is_file() and complete(store):
+        m = store.meta()
+        return RunResult(store.dir, store, len(store.done()), 0, len(store.done()), m.get("skipped", []),
+                         m.get("warnings", []), True, m)
+
+    # -- one writer at a time --------------------------------------------------------------
+    store.acquire(wait)
+    try:
+        if store.meta_path.is_file() and complete(store):   # finished while we waited
+            m = store.meta()
+            return RunResult(store.dir, store, len(store.done()), 0, len(store.done()), m.get("skipped", []),
+                             m.get("warnings", []), True, m)
+        store._ensure_meta()
+        if adapter is None:
+            from pidlib.models import load_adapter
+
+            with _hf_progress(progress):
+                adapter = load_adapter(model, device=str(dev), dtype=dtype_name,
+                                       trust_remote_code=trust_remote_code)
+        got = str(adapter.dtype).replace("torch.", "")
+        if got != dtype_name:
+            raise ConfigError(f"the adapter's dtype {got} is not the run's dtype {dtype_name}")
+        base = {"dataset": fit_ds.name, "split": fit_split if fit_split is not None else split_label,
+                "rows": fit_label, "data_id": fit_id}
+        stats, stats_meta, stats_how = _noise_stats(store, out, model_id, noise_key, fit_samples, base,
+                                                    adapter, on_error, progress)
+        info = {k: v for k, v in dict(run_info or {}).items() if v is not None}
+        unknown = sorted(set(info) - set(RUN_INFO_KEYS))
+        if unknown:
+            raise ConfigError(f"run_info: unknown keys {unknown}; known: {', '.join(RUN_INFO_KEYS)}")
+        data_files = []
+        if spec is not None and ":" in spec:
+            from pidlib.data.loaders import parse_spec
+
+            _, path, _ = parse_spec(spec, images)
+            if Path(path).expanduser().is_file():
+                p = Path(path).expanduser()
+                data_files.append({"path": str(p.resolve()), "size": p.stat().st_size, "digest": file_digest(p)})
+        m = store.meta()
+        sources = list(m.get("data", {}).get("sources", []))
+        src = {"spec": spec, "source": ds.source, "files": data_files}
+        if src not in sources:
+            sources.append(src)
+        cmd = command if command is not None else " ".join(shlex.quote(a) for a in ["pidlib", *sys.argv[1:]])
+        store.update_meta(
+            command=cmd, adapter=adapter.describe(), model_input=model, model_files=files,
+            dataset_source=ds.source, dataset_format=ds.format,
+            data={"data_id": data_id, "format": ds.format, "name": ds.name, "split": split,
+                  "limit": limit, "n_samples": len(samples), "sources": sources},
+            noise_stats={"file": store.noise_stats_path.name, "noise_key": noise_key, "rows": fit_label,
+                         "data_id": fit_id, "spec": fit_spec, "n_samples": stats_meta.get("n_samples"),
+                         "how": stats_how},
+            run_info=info, **{k: info[k] for k in RUN_INFO_KEYS if k in info},
+            status="running")
+
+        from pidlib.probes import run_probes
+
+        with torch.inference_mode():
+            summary = run_probes(adapter, ds, split_label, store, batch_size=batch_size, tau=tau, seed=seed,
+                                 layers=layers, noise_stats=stats, progress=progress, on_error=on_error,
+                                 samples=samples, share_prefix=share_prefix, noise_draws=noise_draws,
+                                 donors=donors)
+        skipped = [{"index": i, "problem": p, "message": f"sample {i}: {p}"} for i, p in summary["skipped"]]
+        skipped += [{"file": s.file, "row": s.row, "problem": s.problem, "message": str(s)} for s in ds.skipped]
+        done = store.done()
+        warns, counts = input_effect_warnings(store, model_id)
+        missing = set(want) - {str(x["index"]) for x in skipped if x.get("index") is not None} - done
+        store.update_meta(skipped=skipped, warnings=warns, input_effect=counts,
+                          last_run={**{k: v for k, v in summary.items() if k != "skipped"},
+                                    "seconds_total": time.perf_counter() - t0},
+                          status="complete" if not missing else "incomplete")
+        if verbose:
+            for w in warns:
+                print(f"warning: {w}", file=sys.stderr)
+        return RunResult(store.dir, store, summary["n_done_before"], summary["n_new"], len(done), skipped, warns,
+                         False, store.meta())
+    finally:
+        store.release()
