@@ -3,10 +3,11 @@
 Examples
 --------
 Probe every row of the MMBench dev file, then estimate the spectrum from the stored rows
-(``pidlib spectrum --help``)::
+(split at random into fit and eval rows, seeded and stated in the output)::
 
     pidlib run --model llava-hf/llava-1.5-7b-hf --dataset mmbench:MMBench_DEV_EN.tsv \\
         --out runs --device cuda
+    pidlib spectrum runs --json
 
 ``pidlib run`` is :func:`pidlib.run` (:mod:`pidlib.runner`, which documents the run key,
 the noise statistics and the checks). Splits: without ``--split`` a run covers every row
@@ -104,16 +105,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to wait while another process writes the same run (default 0: stop)")
     r.add_argument("--no-progress", action="store_true")
 
-    s = sub.add_parser("spectrum", help="PID spectrum of stored runs (BATCH)")
+    s = sub.add_parser("spectrum", help="PID spectra of stored runs (BATCH; see pidlib.analysis.spectrum)")
     s.add_argument("dir", help="run store root (the --out of pidlib run)")
-    s.add_argument("--fit-split", required=True)
-    s.add_argument("--eval-split", required=True)
-    s.add_argument("--model", default=None, help="only runs of this model")
+    s.add_argument("--model", default=None, help="only runs of this model (any spelling of a local folder)")
     s.add_argument("--dataset", default=None, help="only runs of this dataset name")
-    s.add_argument("--json", action="store_true", help="print JSON")
-    s.add_argument("--n-boot", type=int, default=50, help="bootstrap replicates (0: point estimate)")
-    s.add_argument("--layer", type=int, default=-1, help="logit-lens layer (-1: the model's output)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--config", default=None, help="only runs whose config hash starts with this")
+    s.add_argument("--fit-fraction", type=_float_in(0.0, 1.0), default=0.5,
+                   help="share of a run's rows that trains the estimator; the rest evaluates it (default 0.5)")
+    s.add_argument("--fit-split", default=None, help=argparse.SUPPRESS)   # older runs: pair by split name
+    s.add_argument("--eval-split", default=None, help=argparse.SUPPRESS)
+    s.add_argument("--layers", action="store_true", help="also every logit-lens layer (runs with --layers)")
+    s.add_argument("--json", action="store_true", help="print JSON (a list, one object per spectrum)")
+    s.add_argument("--n-boot", type=_int_at_least(0), default=20,
+                   help="bootstrap replicates for the intervals (0: none; default 20)")
+    s.add_argument("--seed", type=_int_at_least(0), default=0,
+                   help="seed of the fit/eval split, the estimators and the resamples (default 0)")
     s.add_argument("--device", default="cpu")
     return p
 
@@ -145,36 +151,110 @@ _ATOM_LABELS = (("redundancy", "R"), ("unique1", "U1 (vision)"), ("unique2", "U2
                 ("synergy", "S"), ("total", "I(X1,X2;Y)"))
 
 
-def cmd_spectrum(args) -> int:
-    from pidlib.probes.summary import spectrum
+def _pairs(runs, fit_split, eval_split):
+    """(fit run, eval run or None) to estimate: a run alone (its rows are split), or a run
+    whose noise statistics came from another run's rows (``--fit-dataset``) paired with that
+    run, or older runs paired by split names."""
+    if fit_split or eval_split:
+        if not (fit_split and eval_split):
+            raise SystemExit("error: --fit-split and --eval-split go together")
+        fits = [r for r in runs if r.split == fit_split]
+        return [(f, e) for e in runs if e.split == eval_split for f in fits
+                if (f.model, f.dataset, f.hash) == (e.model, e.dataset, e.hash)]
+    by_data = {}
+    for r in runs:
+        by_data.setdefault((r.model, r.hash), []).append(r)
+    out = []
+    for group in by_data.values():
+        fit_id = {((r.meta().get("config") or {}).get("noise_fit") or {}).get("data_id") for r in group}
+        fits = [r for r in group if r.meta().get("data_id") in fit_id]
+        if len(group) > 1 and fits:
+            f = fits[0]
+            out += [(f, e) for e in group if e is not f]
+        else:
+            out += [(r, None) for r in group]
+    return out
+
+
+def _config_summary(run) -> dict:
+    from pidlib.analysis.spectrum import probe_label
+
+    cfg = run.meta().get("config") or {}
+    return {"hash": run.hash, "probes": probe_label(cfg), "tau": cfg.get("tau"),
+            "noise_draws": cfg.get("noise_draws", 1), "donors": cfg.get("donors", 0), "layers": bool(cfg.get("layers"))}
+
+
+def spectrum_results(args) -> list[dict]:
+    """One JSON-ready object per spectrum, the same schema for every run (``--json``)."""
+    from pidlib.analysis.spectrum import RunDataError, run_rows, spectra
     from pidlib.store import find_runs
 
-    fits = find_runs(args.dir, model=args.model, dataset=args.dataset, split=args.fit_split)
-    evals = find_runs(args.dir, model=args.model, dataset=args.dataset, split=args.eval_split)
-    pairs = [(f, e) for e in evals for f in fits
-             if (f.model, f.dataset, f.hash) == (e.model, e.dataset, e.hash)]
+    runs = find_runs(args.dir, model=args.model, dataset=args.dataset)
+    if args.config:
+        runs = [r for r in runs if r.hash.startswith(args.config)]
+    pairs = _pairs(runs, args.fit_split, args.eval_split)
     if not pairs:
-        raise SystemExit(f"error: no pair of runs with splits {args.fit_split!r} and {args.eval_split!r} "
-                         f"(same model, dataset and probe config) under {args.dir}")
+        sel = ", ".join(f"{k} {v}" for k, v in (("model", args.model), ("dataset", args.dataset),
+                                                  ("config", args.config)) if v)
+        raise SystemExit(f"error: no run under {args.dir}" + (f" with {sel}" if sel else ""))
     results = []
     for f, e in pairs:
         try:
-            results.append(spectrum(f, e, layer=args.layer, n_boot=args.n_boot, seed=args.seed,
-                                    device=args.device))
-        except KeyError as err:
-            raise SystemExit(f"error: {err.args[0]} (run with --layers for the logit lens)") from None
+            rows = run_rows(f.read(), str(f.dir), layers=args.layers)
+            ev = run_rows(e.read(), str(e.dir), layers=args.layers) if e is not None else None
+        except RunDataError as err:
+            raise SystemExit(f"error: {err}") from None
+        if args.layers and not rows.lens:
+            raise SystemExit(f"error: {f.dir}: no logit-lens columns (run pidlib run with --layers)")
+        cfg = _config_summary(f)
+        for r in spectra(rows, eval_rows=ev, probes=cfg["probes"], tau=float(cfg["tau"] or 0.0),
+                         fit_fraction=args.fit_fraction, seed=args.seed, n_boot=args.n_boot, layers=args.layers,
+                         batch_kwargs={"device": args.device}):
+            values = ("redundancy", "unique1", "unique2", "synergy", "total")
+            results.append({
+                "model": f.model, "dataset": f.dataset if e is None else f"{f.dataset} -> {e.dataset}",
+                "run": str(f.dir), "eval_run": str(e.dir) if e is not None else None, "config": cfg,
+                "probes": r["probes"], "layer": r["layer"], "n_fit": r["n_fit"], "n_eval": r["n_eval"],
+                "split": "separate runs" if e is not None else f"seeded random split, fit fraction {args.fit_fraction}",
+                **{a: r[a] for a in values}, "I1": r["I1"], "I2": r["I2"],
+                "intervals": {a: [r[f"{a}_lo"], r[f"{a}_hi"]] for a in values},
+                "n_boot": r["n_boot"], "ci_note": r["ci_note"], "coherent": r["coherent"], "trained": r["trained"],
+                "diagnostics": {k: r[k] for k in ("steps", "ci_gap", "kl_vis", "kl_lang", "target_mismatch",
+                                                  "i1_excess", "i2_excess", "min_atom")},
+                "error_vs_reference": ({a: [r[f"err_{a}"], r[f"err_{a}_lo"], r[f"err_{a}_hi"]]
+                                        for a in values[:4]} if r["err_synergy"] == r["err_synergy"] else None),
+                "accuracy": r["accuracy"], "accuracy_language_only": r["accuracy_language_only"],
+                "d_vision": r["d_vision"], "seed": r["seed"], "correction": r["correction"]})
+    return results
+
+
+def _num(v, fmt=".4f") -> str:
+    return "n/a" if v is None or v != v else format(v, fmt)
+
+
+def cmd_spectrum(args) -> int:
+    results = spectrum_results(args)
     if args.json:
-        print(json.dumps(results if len(results) > 1 else results[0], indent=2, default=float))
+        print(json.dumps(results, indent=2, default=float, allow_nan=True))
         return 0
     for r in results:
-        print(f"model {r['model']}  dataset {r['dataset']}  layer {r['layer']}  "
-              f"n_fit {r['n_fit']}  n_eval {r['n_eval']}  (bits)")
+        c = r["config"]
+        where = "output" if r["layer"] < 0 else f"layer {r['layer']}"
+        print(f"model {r['model']}  dataset {r['dataset']}  {where}  probes {r['probes']}  "
+              f"(config {c['hash'][:12]}, tau {c['tau']})")
+        print(f"  n_fit {r['n_fit']}  n_eval {r['n_eval']} ({r['split']})  bits, "
+              f"{95}% basic bootstrap intervals over {r['n_boot']} replicates")
         for key, label in _ATOM_LABELS:
-            iv = r["intervals"].get(key)
-            ci = f"  [{iv[0]:.4f}, {iv[1]:.4f}]" if iv else ""
+            lo, hi = r["intervals"][key]
+            ci = f"  [{_num(lo)}, {_num(hi)}]" if lo == lo else ""
             print(f"  {label:<15}{r[key]:8.4f}{ci}")
-        print(f"  accuracy {r['accuracy']:.4f}  language-only accuracy {r['accuracy_language_only']:.4f}  "
-              f"D_vision {r['d_vision']:+.4f}")
+        verdict = "coherent" if r["coherent"] else "INCOHERENT (the probes cannot come from one joint distribution)"
+        print(f"  {verdict}; estimator {'trained' if r['trained'] else 'did NOT plateau'} "
+              f"(ci_gap {_num(r['diagnostics']['ci_gap'])} bit)")
+        if r["ci_note"]:
+            print(f"  note: {r['ci_note']}")
+        print(f"  accuracy {_num(r['accuracy'])}  language-only accuracy {_num(r['accuracy_language_only'])}  "
+              f"D_vision {_num(r['d_vision'], '+.4f')}")
     return 0
 
 

@@ -112,9 +112,10 @@ def test_fresh_smoke_run(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert not (tmp_path / "data" / "results" / "spectra.csv").exists()   # never the zoo's table
     t = pd.read_csv(mine / "spectra.csv")
-    # one output-layer row per probe set; the logit lens only for the paper's noise probes
-    assert sorted(t[t.layer == -1].probes) == sorted(PL.PROBE_SETS)
-    assert (t.layer >= 0).sum() >= 1 and set(t[t.layer >= 0].probes) == {"noise"}
+    # one output-layer row per probe set, plus the world's exact reference and the k-means
+    # cross-check once; the logit lens only for the paper's noise probes (and its reference)
+    assert sorted(t[t.layer == -1].probes) == sorted([*PL.PROBE_SETS, "reference", "discretized"])
+    assert (t.layer >= 0).sum() >= 2 and set(t[t.layer >= 0].probes) == {"noise", "reference"}
     assert set(t.task) == {"color"} and set(t.kind) == {"user"} and set(t.tau) == {0.2}
     prov = json.loads((mine / "spectra.provenance.json").read_text())
     assert any(c.startswith("pidlib run") and "--tau 0.2" in c for c in prov["run_commands"])

@@ -15,7 +15,7 @@ from pidlib.estimators.synthetic import gate, sample_discrete
 from pidlib.store import RunStore
 
 torch.set_num_threads(1)
-TINY = {"epochs": 2, "batch_size": 64, "sinkhorn_iters_eval": 50}
+TINY = {"epochs": 2, "batch_size": 64, "min_steps": 60, "sinkhorn_iters_eval": 100}
 LETTERS = "ABCD"
 
 
@@ -25,7 +25,7 @@ def _pad(p, k=4):
     return out / out.sum(1, keepdims=True)
 
 
-def make_run(root, name="zoo/tiny-1", g="xor", n=240, seed=0, layers=0, config=None, task_col=False):
+def make_run(root, name="zoo/tiny-1", g="xor", n=240, seed=0, layers=0, config=None, world_tasks=None):
     d = sample_discrete(gate(g), n, embedding="noisy", dim=8, sigma=0.3, seed=seed)
     rng = np.random.default_rng(seed)
     p12, p1, p2 = _pad(d["p_y_x1x2"]), _pad(d["p_y_x1"]), _pad(d["p_y_x2"])
@@ -34,11 +34,10 @@ def make_run(root, name="zoo/tiny-1", g="xor", n=240, seed=0, layers=0, config=N
     store.update_meta(family="tiny", scale=1.0, stage="instruct", step=100, command="tests: make_run")
     rows = []
     for i in range(n):
-        r = {"index": str(i), "answer": LETTERS[ys[i]], "n_options": 2, "pred": LETTERS[int(p12[i].argmax())],
+        index = str(i) if not world_tasks else f"{world_tasks[i % len(world_tasks)]}-eval-0-{i // len(world_tasks)}"
+        r = {"index": index, "answer": LETTERS[ys[i]], "n_options": 2, "pred": LETTERS[int(p12[i].argmax())],
              "x1": d["x1"][i], "x2": d["x2"][i], "p_full": p12[i], "p_vis": p1[i], "p_lang": p2[i],
              "mass_full": 1.0, "mass_vis": 1.0, "mass_lang": 1.0}
-        if task_col:
-            r["task"] = ["color", "knowledge"][i % 2]
         if layers:
             r["lens_full"] = np.tile(p12[i], layers)
             r["lens_vis"] = np.tile(p1[i], layers)
@@ -55,14 +54,17 @@ def test_build_spectra_from_store(tmp_path):
     t = SP.build_spectra([run], seed=0, n_boot=3, batch_kwargs=TINY)
     assert list(t.columns[: len(SPECTRA_COLUMNS)]) == SPECTRA_COLUMNS
     assert sorted(t.layer.tolist()) == [-1, 0, 1, 2]
+    assert set(t.probes) == {"noise"}          # not world rows: no reference, no discretized rows
     out = t[t.layer == -1].iloc[0]
     assert out.model == "zoo/tiny-1" and out.family == "tiny" and out.stage == "instruct" and out.step == 100
     assert out.n_fit + out.n_eval == 240
     # XOR: synergy dominates (the estimator is tiny, the structure is not)
     assert out.synergy > 0.5 and out.synergy > 3 * max(out.redundancy, out.unique1, out.unique2)
-    assert out.synergy_lo <= out.synergy_hi and not np.isnan(out.synergy_lo)
-    # raw atoms sum to the total
-    assert out[[f"raw_{a}" for a in ("redundancy", "unique1", "unique2", "synergy")]].sum() == pytest.approx(out.total, abs=1e-4)
+    assert out.synergy_lo <= out.synergy_hi and not np.isnan(out.synergy_lo) and out.n_boot == 3
+    # the atoms are not clipped: they sum to the total; true conditionals are coherent
+    assert out[["redundancy", "unique1", "unique2", "synergy"]].sum() == pytest.approx(out.total, abs=1e-4)
+    assert out.coherent and out.trained and out.steps == 60
+    assert np.isnan(out.err_synergy)
     # full probe = truth here: accuracy is that of the argmax of p(y|x1,x2)
     assert 0.5 < out.accuracy <= 1.0
     assert out.d_vision == pytest.approx(out.accuracy - out.accuracy_language_only)
@@ -71,11 +73,17 @@ def test_build_spectra_from_store(tmp_path):
     assert out.tau == 0.1
 
 
-def test_per_task_rows(tmp_path):
-    run = make_run(tmp_path / "runs", task_col=True)
+def test_world_rows_split_by_task_with_reference_and_errors(tmp_path):
+    run = make_run(tmp_path / "runs", n=320, world_tasks=["color", "knowledge"])
     t = SP.build_spectra([run], n_boot=0, batch_kwargs=TINY)
-    assert sorted(t.task) == ["all", "color", "knowledge"]
+    assert sorted(set(t.task)) == ["color", "knowledge"]
+    assert sorted(t.probes) == sorted(["reference", "noise", "discretized"] * 2)
     assert t.synergy_lo.isna().all()
+    est = t[t.probes == "noise"].set_index("task")
+    ref = t[t.probes == "reference"].set_index("task")
+    for a in ("redundancy", "unique1", "unique2", "synergy"):   # error = estimate - reference
+        np.testing.assert_allclose(est[f"err_{a}"], est[a] - ref.loc[est.index, a], atol=1e-5)
+    assert (ref.n_fit == 0).all() and (ref.n_eval == 160).all() and ref.coherent.all()
 
 
 def test_cli_writes_table_with_provenance(tmp_path):
@@ -112,7 +120,7 @@ def test_bad_rows_name_row_and_problem(tmp_path):
     with pytest.raises(SP.RunDataError, match="lens_full"):
         SP.run_arrays(df, "run.parquet", layers=True)
     with pytest.raises(ValueError, match="n_boot"):
-        SP.estimate(*(np.zeros((4, 2)),) * 2, *(np.full((4, 2), 0.5),) * 3, n_boot=1)
+        SP.spectra(SP.run_rows(df, "run"), n_boot=1)
 
 
 def test_no_runs_gives_empty_table(tmp_path):

@@ -16,8 +16,9 @@ def _table(n=3):
     rows = []
     for i in range(n):
         r = {c: 0.1 for c in SPECTRA_COLUMNS}
-        r.update(model=f"m{i}", family="f", stage="", dataset="world", task="color", layer=-1,
-                 redundancy=0.1, unique1=0.0, unique2=0.2, synergy=0.3, total=0.6, I1=0.1, I2=0.3)
+        r.update(model=f"m{i}", family="f", stage="", dataset="world", task="color", layer=-1, probes="noise",
+                 redundancy=0.1, unique1=0.0, unique2=0.2, synergy=0.3, total=0.6, I1=0.1, I2=0.3,
+                 coherent=True, trained=True)
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -28,6 +29,7 @@ def test_roundtrip_with_provenance(tmp_path):
     back = load_spectra(path)
     assert list(back.columns) == SPECTRA_COLUMNS
     assert back["synergy"].tolist() == [0.3, 0.3, 0.3]
+    assert back["coherent"].dtype == bool and back["coherent"].all()
     prov = json.loads((tmp_path / "results" / "spectra.provenance.json").read_text())
     assert prov["command"] == "test"
     assert not list(path.parent.glob(".*tmp"))
@@ -44,8 +46,15 @@ def test_errors_name_source_row_and_problem(tmp_path):
     with pytest.raises(SpectraTableError, match=r"x\.csv: missing column\(s\) \['synergy'\]"):
         validate_spectra(t.drop(columns=["synergy"]), source="x.csv")
     bad = t.copy()
-    bad.loc[1, "synergy"] = -0.5
-    with pytest.raises(SpectraTableError, match="row 2, column 'synergy': clipped atom is negative"):
+    bad.loc[1, "synergy"] = 0.0   # a clipped atom: the atoms no longer add up to the total
+    with pytest.raises(SpectraTableError, match="row 2: the atoms sum to 0.300000, not the total 0.600000"):
+        validate_spectra(bad)
+    neg = t.copy()
+    neg.loc[1, ["synergy", "total"]] = [-0.5, -0.2]  # negative atoms are kept when they add up
+    assert validate_spectra(neg)["synergy"].iloc[1] == -0.5
+    bad = t.astype({"coherent": object})
+    bad.loc[0, "coherent"] = "maybe"
+    with pytest.raises(SpectraTableError, match="row 1, column 'coherent': 'maybe' is not true/false"):
         validate_spectra(bad)
     bad = t.astype({"accuracy": object})
     bad.loc[2, "accuracy"] = "high"
@@ -65,6 +74,10 @@ def test_interaction_information_is_R_minus_S_for_consistent_atoms():
     np.testing.assert_allclose(interaction_information(t), t.redundancy - t.synergy)
     d = add_derived(t)
     np.testing.assert_allclose(d[[c for c in d.columns if c.startswith("share_")]].sum(axis=1), 100.0)
+    t.loc[1, "coherent"] = False   # no share of an incoherent spectrum
+    d = add_derived(t)
+    assert d.loc[1, [c for c in d.columns if c.startswith("share_")]].isna().all()
+    assert d.loc[0, "share_synergy"] == pytest.approx(50.0)
 
 
 def test_paper_tables_load():

@@ -80,17 +80,23 @@ def test_run_and_spectrum_end_to_end(workdir, capsys):
 
     assert main(["spectrum", str(workdir / "runs"), "--fit-split", "fit", "--eval-split", "eval",
                  "--json", "--n-boot", "0"]) == 0
-    res = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out, list) and len(out) == 1       # always a list, one object per spectrum
+    res = out[0]
     for key in ("redundancy", "unique1", "unique2", "synergy", "total", "accuracy",
                 "accuracy_language_only", "d_vision"):
         assert np.isfinite(res[key]), key
-    assert res["n_fit"] == 6 and res["n_eval"] == 4
+    assert res["n_fit"] == 6 and res["n_eval"] == 4 and res["split"] == "separate runs"
     assert res["d_vision"] == pytest.approx(res["accuracy"] - res["accuracy_language_only"])
+    assert sum(res[a] for a in ("redundancy", "unique1", "unique2", "synergy")) == pytest.approx(res["total"], abs=1e-6)
+    assert res["config"]["probes"] == "noise" and res["config"]["tau"] is not None and res["config"]["hash"]
+    assert isinstance(res["coherent"], bool) and isinstance(res["trained"], bool)
 
     assert main(["spectrum", str(workdir / "runs"), "--fit-split", "fit", "--eval-split", "eval",
-                 "--n-boot", "2", "--layer", "0"]) == 0
+                 "--n-boot", "2", "--layers"]) == 0
     text = capsys.readouterr().out
-    assert "R " in text and "D_vision" in text and "[" in text
+    assert "R " in text and "D_vision" in text and "[" in text and "layer 1" in text
+    assert "probes noise" in text and ("coherent" in text or "INCOHERENT" in text)
 
 
 def test_run_with_noise_draws_and_donors(workdir, capsys):

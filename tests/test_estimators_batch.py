@@ -1,18 +1,22 @@
-"""BATCH against exact values on data whose PID is known, determinism, batching, bad input.
+"""BATCH against exact values on data whose PID is known, training and coherence verdicts,
+determinism, batching, bad input.
 
-Tolerances. With the true conditionals plugged in, BATCH's error has a floor set by the
-minibatch: the optimum over a batch of 256 rows differs from the population optimum by
-about 0.02 bit for AND-like distributions (shared notes, "weak point 5"; also measured
-here). Gates whose optimum sits at a product-like interior point (XOR, RDN, UNQ, COPY)
-come out within a few thousandths of a bit. Hence 0.01 bit for those and 0.035 bit for
-AND, SUM and random joints.
+Validation design (pidlib.estimators.validation): every case is sampled *stratified*, so
+the sample's joint is the case's joint up to rounding, and embedded as noisy 64-d codes;
+BATCH gets the true conditionals. Measured on the 2-core machine (benchmarks/RESULTS.md):
+the largest atom error over the nine cases is about 0.002 bit at n_fit = 250, 500, 1000
+and 2000 (1000 eval rows). The tests assert the issue's bound, 0.05 bit, at every one of
+those sizes we run here (250, 500, 2000), and that the estimate depends on the features:
+with the features replaced by noise it stays at the conditional-independence coupling
+and misses AND and SUM by far more.
 """
 import numpy as np
 import pytest
 import torch
 
 from pidlib import pid_batch, pid_batch_many, pid_exact
-from pidlib.estimators import gate, sample_discrete, sinkhorn_log
+from pidlib.estimators import gate, project_mean, sample_discrete, sinkhorn_log
+from pidlib.estimators.validation import validate_batch
 
 ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 
@@ -23,35 +27,85 @@ def run(d, **kw):
 
 def max_err(r, p):
     ex = pid_exact(p)
-    return max(abs(r.raw[a] - getattr(ex, a)) for a in ATOMS)
+    return max(abs(getattr(r, a) - getattr(ex, a)) for a in ATOMS)
 
 
-@pytest.mark.parametrize("name,tol", [("xor", 0.01), ("rdn", 0.01), ("unq", 0.01), ("copy", 0.01),
-                                      ("and", 0.035), ("sum", 0.035)])
-def test_gates_onehot(name, tol):
-    p = gate(name)
-    r = run(sample_discrete(p, 2400, seed=1), seed=0)
-    assert max_err(r, p) <= tol, r
-    assert r.diagnostics["sinkhorn_marginal_error"] < 1e-4
+@pytest.mark.parametrize("n_fit,cases", [(250, None), (500, None), (2000, ("and", "sum", "rand444"))])
+def test_validated_against_exact_atoms(n_fit, cases):
+    from pidlib.estimators import validation_cases
+
+    # gates AND, SUM, XOR, RDN, UNQ, COPY and three random joints (the hardest three at 2000)
+    cs = {k: v for k, v in validation_cases().items() if cases is None or k in cases}
+    df = validate_batch(n_fit, cases=cs)
+    assert len(df) == len(cs)
+    assert (df.max_error <= 0.05).all(), df[["case", "max_error"]]
+    assert df.trained.all() and df.coherent.all()
+    assert (df.steps == 150).all()   # max(8 epochs x batches, min_steps = 150)
 
 
-@pytest.mark.parametrize("name,tol", [("xor", 0.02), ("and", 0.05)])
-def test_gates_noisy_embeddings(name, tol):
-    p = gate(name)
-    r = run(sample_discrete(p, 2400, embedding="noisy", dim=64, sigma=0.5, seed=3), seed=1)
-    assert max_err(r, p) <= tol, r
+def test_the_estimate_uses_the_features():
+    cases = {"and": gate("and"), "sum": gate("sum")}
+    codes = validate_batch(500, cases=cases)
+    noise = validate_batch(500, cases=cases, features="noise")
+    assert (codes.max_error <= 0.05).all()
+    assert (noise.max_error >= 0.15).all(), noise[["case", "max_error"]]   # features replaced by noise
+    # with informative features training moves the coupling far from its start; without, not
+    assert (codes.ci_gap > 0.15).all() and (noise.ci_gap < 0.02).all()
 
 
-def test_random_joints_batched():
-    # Three random 3x3x2 joints estimated in one pid_batch_many call (leading problem axis).
-    rng = np.random.default_rng(11)
-    ps = [rng.dirichlet(np.ones(18)).reshape(3, 3, 2) for _ in range(3)]
-    ds = [sample_discrete(p, 2400, seed=i) for i, p in enumerate(ps)]
-    stack = {k: np.stack([d[k] for d in ds]) for k in ("x1", "x2", "p_y_x1", "p_y_x2", "p_y_x1x2")}
-    rs = pid_batch_many(stack["x1"], stack["x2"], stack["p_y_x1"], stack["p_y_x2"], stack["p_y_x1x2"],
-                        seeds=[0, 1, 2])
-    for r, p in zip(rs, ps):
-        assert max_err(r, p) <= 0.035, r
+def test_the_paper_budget_does_not_train_at_250_rows():
+    d = sample_discrete(gate("and"), 250, embedding="noisy", dim=64, seed=0, stratified=True, n_eval=1000)
+    keys = ("x1", "x2", "p_y_x1", "p_y_x2", "p_y_x1x2")
+    args = [d[k][:250] for k in keys]
+    ev = tuple(d[k][250:] for k in keys)
+    paper = pid_batch(*args, eval_data=ev, batch_size=256, min_steps=0)   # 8 epochs x 1 batch = 8 steps
+    ours = pid_batch(*args, eval_data=ev)
+    assert paper.diagnostics["steps"] == 8 and ours.diagnostics["steps"] == 150
+    assert paper.diagnostics["ci_gap"] < 0.05 < ours.diagnostics["ci_gap"]    # it barely moved
+    assert max_err(paper, gate("and")) > 0.1 >= 2 * max_err(ours, gate("and"))
+    assert ours.diagnostics["trained"]
+    one = pid_batch(*args, eval_data=ev, epochs=1, min_steps=0)
+    assert not one.diagnostics["trained"]                                     # too short to judge
+
+
+def test_atoms_form_one_decomposition():
+    p = gate("and")
+    d = sample_discrete(p, 600, embedding="noisy", dim=16, seed=2, stratified=True, n_eval=600)
+    keys = ("x1", "x2", "p_y_x1", "p_y_x2", "p_y_x1x2")
+    r = pid_batch(*(d[k][:600] for k in keys), eval_data=tuple(d[k][600:] for k in keys), seed=0)
+    assert r.redundancy + r.unique1 == pytest.approx(r.I1, abs=1e-6)
+    assert r.redundancy + r.unique2 == pytest.approx(r.I2, abs=1e-6)
+    assert sum(r.raw.values()) == pytest.approx(r.total, abs=1e-6)
+    assert r.diagnostics["n_fit"] == 600 and r.diagnostics["n_eval"] == 600
+    assert r.coherent and r.shares()["synergy"] == pytest.approx(r.synergy / r.total)
+
+
+def test_contradicting_probes_are_projected_and_flagged():
+    # XOR with p(y|x1) = (0.9, 0.1) and p(y|x2) = (0.1, 0.9) on every row: no joint has these
+    # unimodal conditionals and XOR's full one (the law of total probability fails).
+    n = 1200
+    d = sample_discrete(gate("xor"), n, seed=0, stratified=True)
+    p1, p2 = np.tile([0.9, 0.1], (n, 1)), np.tile([0.1, 0.9], (n, 1))
+    res = {m: pid_batch(d["x1"], d["x2"], p1, p2, d["p_y_x1x2"], seed=0, coherence=m, min_steps=30)
+           for m in ("project", "row", "symmetric")}
+    pr = res["project"]
+    assert pr.synergy == pytest.approx(1.0, abs=0.01) and abs(pr.redundancy) < 0.01   # XOR's own PID
+    assert not pr.coherent and pr.diagnostics["coherence"]["kl_vis"] > 0.5
+    assert res["symmetric"].unique1 < -0.3 and res["symmetric"].redundancy > 1.0      # atoms no PID has
+    assert res["row"].redundancy > 0.3                                                 # R from nothing
+    assert all(not r.coherent for r in res.values())
+
+
+def test_project_mean_is_the_i_projection():
+    rng = np.random.default_rng(0)
+    p = torch.tensor(rng.dirichlet(np.ones(3), size=(2, 50)))
+    target = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]], dtype=torch.float64)
+    q, err = project_mean(p, target)
+    torch.testing.assert_close(q.mean(1), target, atol=1e-6, rtol=0)
+    assert float(err.max()) < 1e-6 and torch.all(q[1, :, 2] == 0)
+    ratio = (q[0] / p[0])
+    ratio = ratio / ratio[:, :1]                    # q_i(y) / p_i(y) is one tilt w_y up to a row scale
+    torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio), atol=1e-6, rtol=1e-6)
 
 
 def test_many_equals_single_and_is_deterministic():
@@ -78,17 +132,6 @@ def test_shared_features_per_problem_conditionals():
     assert len(rs) == 2 and all(r.synergy > 0.9 for r in rs)
     with pytest.raises(ValueError, match="rows"):
         pid_batch_many(d0["x1"], d0["x2"], P("p_y_x1"), P("p_y_x2"), d1["p_y_x1x2"][:10], seeds=[0, 1])
-
-
-def test_raw_atoms_sum_to_total_and_eval_data():
-    p = gate("and")
-    fit, ev = sample_discrete(p, 1600, seed=0), sample_discrete(p, 800, seed=1)
-    keys = ("x1", "x2", "p_y_x1", "p_y_x2", "p_y_x1x2")
-    r = pid_batch(*(fit[k] for k in keys), eval_data=tuple(ev[k] for k in keys), seed=0)
-    assert sum(r.raw.values()) == pytest.approx(r.total, abs=1e-6)
-    assert r.diagnostics["n_fit"] == 1600 and r.diagnostics["n_eval"] == 800
-    assert len(r.diagnostics["loss_curve"]) == 300  # max(8 epochs x ceil(1600/256) batches, min_steps)
-    assert max_err(r, p) <= 0.035
 
 
 def test_incoherent_probes_report_negative_synergy():

@@ -121,6 +121,12 @@ def test_readme_first_command_on_the_mmbench_dev_file(env, tmp_path, monkeypatch
     df = run.read()
     assert np.allclose(np.stack(df["p_full"]).sum(1), 1, atol=1e-5) and set(df["n_options"]) == {2, 3, 4}
     assert "1 row" not in capsys.readouterr().err
+    # ... and `pidlib spectrum runs --json` splits that one run's rows into fit and eval itself
+    assert main("spectrum runs --json --n-boot 0".split()) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["n_fit"] == 5 and res["n_eval"] == 5 and "seeded random split" in res["split"]
+    assert res["config"]["hash"] == run.hash and res["config"]["probes"] == "noise" and res["config"]["tau"] == 0.3
+    assert np.isfinite(res["total"]) and res["error_vs_reference"] is None   # not world rows: no reference
     # the same model by other spellings (./M/, the real path) is the same run: nothing to do
     for spelling in ("./M/", str(env / "model")):
         assert main(["run", "--model", spelling, "--dataset", "mmbench:MMBench_DEV_EN.tsv", "--out", "runs",

@@ -1,17 +1,18 @@
 """End-to-end check on the classroom world: a trained zoo model, the real pipeline (CLI run
--> run store -> spectra table), and the atom each task family was designed to carry.
+-> run store -> spectra table), scored against the exact reference spectrum.
 
-The probes here are the *donor* probes (``--donors``): the unimodal conditionals are the
-model's full-input predictions averaged over other samples' questions (or images). With
-the paper's single-draw noise probes the designed atoms do not come out -- that is what
-the book's method and sensitivity chapters show from the cached runs; this test pins
-down what does hold:
+The reference (:mod:`pidlib.analysis.reference`) is the exact PID of the model's own
+full-probe predictions with respect to the world's generating variables: what the model
+does, with no probe in between. What this test pins down:
 
-- ``color`` and ``exist`` (synergy by design) -> S is the largest atom;
-- ``describe`` (vision-unique) -> U1; ``knowledge`` (language-unique) -> U2;
-- ``redundant`` is *not* asserted to be R-dominated: the donor probes pair a picture with
-  other samples' questions, which in this family contradict it, so they break the very
-  dependence that makes the information redundant (the book reports what comes out);
+- the reference itself shows the designed atom on the tasks the model solves
+  (``describe`` -> U1, ``knowledge`` -> U2, ``exist`` -> S);
+- BATCH with *donor* probes (finite-D split-half corrected) recovers the reference within
+  a stated error (beyond the information the model draws from features outside the
+  generating variables, which only BATCH's total contains) on the tasks whose picture and question are independent (``color``,
+  ``exist``, ``describe``, ``knowledge``; donor probes assume that independence, and
+  ``redundant`` violates it, so it is not asserted);
+- the paper's single-draw noise probes are flagged incoherent where they are off;
 - a random-initialised model carries almost no information about its own answer.
 """
 from __future__ import annotations
@@ -22,33 +23,53 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "data" / "zoo" / "smoke" / "fusion-small"
-N = 300
-DESIGNED = {"color": "synergy", "exist": "synergy", "describe": "unique1", "knowledge": "unique2"}
+N = 400
+DESIGNED = {"exist": "synergy", "describe": "unique1", "knowledge": "unique2"}
 ATOMS = ("redundancy", "unique1", "unique2", "synergy")
+#: Largest |donor estimate - reference| per atom asserted (bits) at 200 fit + 200 eval rows.
+DONOR_TOL = 0.15
 
 
-def _spectrum(model: Path, task: str, out: Path, *extra: str) -> dict:
+def _table(model: Path, task: str, out: Path, *extra: str):
     from pidlib.analysis.spectra import find_runs, spectra_from_run
     from pidlib.cli import main
 
     spec = f"world:{task}?n={N}&seed=0&split=eval"
-    assert main(["run", "--model", str(model), "--dataset", spec, "--split", "eval", "--out", str(out),
-                 "--limit", str(N), "--batch-size", "16", "--no-progress", *extra]) == 0
+    assert main(["run", "--model", str(model), "--dataset", spec, "--out", str(out),
+                 "--batch-size", "16", "--no-progress", *extra]) == 0
     runs = [r for r in find_runs(out) if f"world-{task}-" in str(r)]
     assert len(runs) == 1
-    row = spectra_from_run(runs[0], n_boot=0).query("layer == -1").iloc[0]
-    return {k: float(row[k]) for k in (*ATOMS, "total", "accuracy")}
+    return spectra_from_run(runs[0], n_boot=0, layers=False).set_index("probes")
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SMOKE.exists(), reason="no smoke zoo (python -m pidlib.zoo build --config smoke)")
-@pytest.mark.parametrize("task", sorted(DESIGNED))
-def test_trained_model_shows_the_designed_atom_with_donor_probes(task, tmp_path):
-    s = _spectrum(SMOKE, task, tmp_path, "--donors", "8")
-    assert s["accuracy"] > (0.75 if task != "color" else 0.45), s   # the task is solved (color: partly)
-    dominant = max(ATOMS, key=lambda a: s[a])
-    assert dominant == DESIGNED[task], (task, s)
-    assert s[DESIGNED[task]] >= 0.4 * s["total"], (task, s)
+@pytest.mark.parametrize("task", ["color", "exist", "describe", "knowledge"])
+def test_donor_probes_recover_the_exact_reference(task, tmp_path):
+    t = _table(SMOKE, task, tmp_path, "--donors", "8")
+    ref, est = t.loc["reference"], t.loc["donors8"]
+    assert est.correction == "split-half" and est.trained and est.coherent, est
+    if task in DESIGNED:                      # learned tasks: the reference has the designed atom
+        assert ref.accuracy > 0.75, ref
+        assert max(ATOMS, key=lambda a: ref[a]) == DESIGNED[task], ref[list(ATOMS)]
+        assert ref[DESIGNED[task]] >= 0.6 * ref.total
+    # The features carry more than the generating variables (shapes, sizes, positions); what
+    # the model draws from them enters BATCH's total but not the reference's (on color, where
+    # the smoke model is 64 % right, about 0.2 bit), and it shows up as synergy.
+    gap = est.total - ref.total
+    errs = {a: est[f"err_{a}"] - (gap if a == "synergy" else 0.0) for a in ATOMS}
+    for a in ATOMS:
+        assert abs(errs[a]) <= DONOR_TOL, (task, a, errs, est[list(ATOMS)], ref[list(ATOMS)])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SMOKE.exists(), reason="no smoke zoo (python -m pidlib.zoo build --config smoke)")
+def test_noise_probes_are_flagged_where_they_are_off(tmp_path):
+    t = _table(SMOKE, "describe", tmp_path)
+    est = t.loc["noise"]
+    worst = max(abs(est[f"err_{a}"]) for a in ATOMS)
+    assert worst > 0.2 and not est.coherent, est          # far off the reference, and says so
+    assert max(est.kl_vis, est.kl_lang) > 0.05
 
 
 @pytest.mark.slow
@@ -63,5 +84,5 @@ def test_untrained_model_carries_almost_no_information(tmp_path):
     proc.save_pretrained(path)
     for task in ("exist", "knowledge"):
         # tau = 0: no uniform fallback, so "no information" is not an artefact of the threshold
-        s = _spectrum(path, task, tmp_path / "runs", "--tau", "0")
-        assert s["total"] < 0.05, (task, s)
+        t = _table(path, task, tmp_path / "runs", "--tau", "0")
+        assert t.loc["noise"].total < 0.05 and t.loc["reference"].total < 0.05, (task, t)

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pidlib.estimators.bootstrap import basic_interval
+
 K_MAX = 4
 LETTERS = "ABCDEFGH"
 ROW_SUM_TOL = 1e-3
@@ -114,6 +116,19 @@ class RunRows:
     def __len__(self) -> int:
         return len(self.index)
 
+    @staticmethod
+    def concat(a: "RunRows", b: "RunRows") -> "RunRows":
+        """The rows of ``a`` followed by those of ``b`` (same option width; optional columns
+        only where both have them)."""
+        if a.p_full.shape[1] != b.p_full.shape[1]:
+            raise RunDataError(f"runs with {a.p_full.shape[1]} and {b.p_full.shape[1]} option columns")
+        cat = lambda u, v: None if u is None or v is None else np.concatenate([u, v])  # noqa: E731
+        return RunRows(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in
+                         ("index", "answer", "k", "x1", "x2", "p_full", "p_vis", "p_lang")),
+                       {key: np.concatenate([a.mass[key], b.mass[key]]) for key in a.mass if key in b.mass},
+                       cat(a.draws_vis, b.draws_vis), cat(a.draws_lang, b.draws_lang),
+                       {key: np.concatenate([a.lens[key], b.lens[key]]) for key in a.lens if key in b.lens})
+
     def subset(self, mask: np.ndarray) -> "RunRows":
         """The rows where ``mask`` holds."""
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
@@ -144,10 +159,12 @@ def run_rows(df: pd.DataFrame, source: str = "run", layers: bool = True) -> RunR
     if dup.any():
         raise RunDataError(f"{source}: duplicate sample index {df['index'][dup].iloc[0]!r}")
     k = df["n_options"].to_numpy().astype(int)
-    if ((k < 2) | (k > K_MAX)).any():
-        i = int(np.flatnonzero((k < 2) | (k > K_MAX))[0])
-        raise RunDataError(f"{source}: row {i} ({df['index'].iloc[i]}): n_options={k[i]} outside 2..{K_MAX}")
-    dist = {col: _check_dist(_stack(df, col, source, K_MAX), k, col, df, source)
+    full = _stack(df, "p_full", source)
+    width = full.shape[1]   # K_MAX = 4, or up to 8 for files with options E-H
+    if ((k < 2) | (k > width)).any():
+        i = int(np.flatnonzero((k < 2) | (k > width))[0])
+        raise RunDataError(f"{source}: row {i} ({df['index'].iloc[i]}): n_options={k[i]} outside 2..{width}")
+    dist = {col: _check_dist(full if col == "p_full" else _stack(df, col, source, width), k, col, df, source)
             for col in ("p_full", "p_vis", "p_lang")}
     mass = {p: (df[f"mass_{p}"].to_numpy(float) if f"mass_{p}" in df.columns else np.full(len(df), np.nan))
             for p in ("full", "vis", "lang")}
@@ -156,9 +173,9 @@ def run_rows(df: pd.DataFrame, source: str = "run", layers: bool = True) -> RunR
         col = f"p_{p}_draws"
         if col in df.columns and df[col].notna().all():
             flat = _stack(df, col, source)
-            if flat.shape[1] % K_MAX:
-                raise RunDataError(f"{source}: column {col!r} length {flat.shape[1]} is not K*{K_MAX}")
-            draws[p] = _check_dist(flat.reshape(len(df), -1, K_MAX), k, col, df, source)
+            if flat.shape[1] % width:
+                raise RunDataError(f"{source}: column {col!r} length {flat.shape[1]} is not K*{width}")
+            draws[p] = _check_dist(flat.reshape(len(df), -1, width), k, col, df, source)
     lens = {}
     if layers and "lens_full" in df.columns:
         for p in ("full", "vis", "lang"):
@@ -166,9 +183,9 @@ def run_rows(df: pd.DataFrame, source: str = "run", layers: bool = True) -> RunR
             if col not in df.columns:
                 raise RunDataError(f"{source}: layer-wise spectra need column {col!r} (run with --layers)")
             flat = _stack(df, col, source)
-            if flat.shape[1] % K_MAX:
-                raise RunDataError(f"{source}: column {col!r} length {flat.shape[1]} is not n_layers*{K_MAX}")
-            lens[p] = _check_dist(flat.reshape(len(df), -1, K_MAX), k, col, df, source)
+            if flat.shape[1] % width:
+                raise RunDataError(f"{source}: column {col!r} length {flat.shape[1]} is not n_layers*{width}")
+            lens[p] = _check_dist(flat.reshape(len(df), -1, width), k, col, df, source)
     answer = df["answer"].astype(object).where(df["answer"].notna(), None).to_numpy()
     return RunRows(df["index"].astype(str).to_numpy(), answer, k, _stack(df, "x1", source), _stack(df, "x2", source),
                    dist["p_full"], dist["p_vis"], dist["p_lang"], mass, draws.get("vis"), draws.get("lang"), lens)
@@ -225,18 +242,6 @@ def bootstrap_indices(fit: np.ndarray, ev: np.ndarray, n_boot: int, seed: int) -
         fi.append(rng.choice(fit, size=fit.size, replace=True))
         ei.append(rng.choice(ev, size=ev.size, replace=True))
     return np.stack(fi), np.stack(ei)
-
-
-def basic_interval(point: float, reps, ci: float = 0.95) -> tuple[float, float, bool]:
-    """The basic bootstrap interval [2 theta - q_hi, 2 theta - q_lo] and whether it contains
-    theta (it does unless theta lies outside the replicates' central range)."""
-    reps = np.asarray(reps, dtype=float)
-    reps = reps[np.isfinite(reps)]
-    if len(reps) < 2 or not np.isfinite(point):
-        return math.nan, math.nan, True
-    q_lo, q_hi = np.quantile(reps, [(1 - ci) / 2, (1 + ci) / 2])
-    lo, hi = 2 * point - q_hi, 2 * point - q_lo
-    return float(lo), float(hi), bool(lo <= point <= hi)
 
 
 def split_half(full, half_a, half_b):
@@ -371,7 +376,8 @@ def probe_label(config: dict) -> str:
     return "noise" if draws == 1 else f"noise{draws}"
 
 
-def spectra(rows: RunRows, *, probes: str = "noise", tau: float = 0.0, fit_fraction: float = 0.5,
+def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "noise", tau: float = 0.0,
+            fit_fraction: float = 0.5,
             seed: int = 0, n_boot: int = 0, ci: float = 0.95, layers: bool = True, reference: bool | None = None,
             discretized: bool | None = None, correct_draws: bool = True,
             batch_kwargs: dict | None = None) -> list[dict]:
@@ -383,6 +389,9 @@ def spectra(rows: RunRows, *, probes: str = "noise", tau: float = 0.0, fit_fract
     ----------
     rows : RunRows
         From :func:`run_rows`.
+    eval_rows : RunRows, optional
+        Separate evaluation rows (e.g. another file): ``rows`` are then all fit rows and
+        ``fit_fraction`` is not used.
     probes : str
         Label of the run's unimodal probes (:func:`probe_label`), written into every row.
     tau : float
@@ -412,8 +421,14 @@ def spectra(rows: RunRows, *, probes: str = "noise", tau: float = 0.0, fit_fract
 
     if n_boot < 0 or n_boot == 1:
         raise ValueError(f"n_boot must be 0 (no interval) or at least 2, got {n_boot}")
+    if eval_rows is not None:
+        fit, ev = np.arange(len(rows)), np.arange(len(rows), len(rows) + len(eval_rows))
+        rows = RunRows.concat(rows, eval_rows)
+        if len(fit) < 2 or len(ev) < 2:
+            raise ValueError("need at least 2 fit and 2 eval rows")
+    else:
+        fit, ev = split_rows(len(rows), fit_fraction, seed)
     n = len(rows)
-    fit, ev = split_rows(n, fit_fraction, seed)
     fit_idx, eval_idx = bootstrap_indices(fit, ev, n_boot, seed)
     world = True
     try:

@@ -20,16 +20,30 @@ ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 SYMBOLS = {"redundancy": "R", "unique1": "U1", "unique2": "U2", "synergy": "S",
            "total": "I(X1,X2;Y)", "interaction": "I(X1;X2;Y)"}
 
-KEY_COLUMNS = ["model", "family", "scale", "stage", "step", "dataset", "task", "layer"]
-SIZE_COLUMNS = ["n_fit", "n_eval", "seed"]
+KEY_COLUMNS = ["model", "family", "scale", "stage", "step", "dataset", "task", "layer", "probes"]
+SIZE_COLUMNS = ["n_fit", "n_eval", "seed", "n_boot"]
+#: The atoms as estimated (never clipped: R + U1 + U2 + S = total) and the total.
 VALUE_COLUMNS = list(ATOMS) + ["total"]
-RAW_COLUMNS = [f"raw_{a}" for a in ATOMS]
 CI_COLUMNS = [f"{a}_{s}" for a in VALUE_COLUMNS for s in ("lo", "hi")]
+#: Verdicts: whether the estimator trained and whether the probes can come from one joint.
+FLAG_COLUMNS = ["coherent", "trained"]
+#: What the verdicts are made of (bits; see pidlib.pid_batch).
+DIAGNOSTIC_COLUMNS = ["steps", "ci_gap", "kl_vis", "kl_lang", "target_mismatch", "i1_excess", "i2_excess",
+                      "min_atom"]
+#: Error of the estimate against the exact classroom-world reference, with its interval.
+ERROR_COLUMNS = [f"err_{a}{s}" for a in ATOMS for s in ("", "_lo", "_hi")]
 EXTRA_COLUMNS = ["I1", "I2", "accuracy", "accuracy_language_only", "d_vision"]
-SPECTRA_COLUMNS = KEY_COLUMNS + SIZE_COLUMNS + VALUE_COLUMNS + RAW_COLUMNS + CI_COLUMNS + EXTRA_COLUMNS
+SPECTRA_COLUMNS = (KEY_COLUMNS + SIZE_COLUMNS + VALUE_COLUMNS + CI_COLUMNS + FLAG_COLUMNS + DIAGNOSTIC_COLUMNS
+                   + ERROR_COLUMNS + EXTRA_COLUMNS)
+#: Probe kinds: the paper's single noise draw, K averaged draws, D donors, the exact world
+#: reference and the k-means + exact cross-check.
+PROBE_KINDS_DOC = "noise, noiseK, donorsD, reference, discretized"
 
-_NUMERIC = ["scale", "step", "layer"] + SIZE_COLUMNS + VALUE_COLUMNS + RAW_COLUMNS + CI_COLUMNS + EXTRA_COLUMNS
-_STRINGS = ["model", "family", "stage", "dataset", "task"]
+_NUMERIC = (["scale", "step", "layer"] + SIZE_COLUMNS + VALUE_COLUMNS + CI_COLUMNS + DIAGNOSTIC_COLUMNS
+            + ERROR_COLUMNS + EXTRA_COLUMNS)
+_STRINGS = ["model", "family", "stage", "dataset", "task", "probes"]
+#: Largest |R + U1 + U2 + S - total| a row may have (bits): the atoms form one decomposition.
+SUM_TOL = 1e-3
 
 
 class SpectraTableError(ValueError):
@@ -69,11 +83,19 @@ def validate_spectra(df: pd.DataFrame, source: str = "spectra table") -> pd.Data
     for c in _STRINGS:
         out[c] = out[c].astype(object).where(out[c].notna(), "")
         out[c] = out[c].map(str)
-    for c in VALUE_COLUMNS:
-        neg = out[c] < -1e-9
-        if neg.any():
-            i = int(np.flatnonzero(neg.to_numpy())[0])
-            raise SpectraTableError(f"{source}: row {i + 1}, column {c!r}: clipped atom is negative ({out[c].iloc[i]})")
+    for c in FLAG_COLUMNS:
+        vals = out[c].map(lambda v: {"true": True, "false": False}.get(str(v).strip().lower(), v))
+        bad = ~vals.map(lambda v: isinstance(v, (bool, np.bool_)))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SpectraTableError(f"{source}: row {i + 1}, column {c!r}: {out[c].iloc[i]!r} is not true/false")
+        out[c] = vals.astype(bool)
+    gap = (out[list(ATOMS)].sum(axis=1) - out["total"]).abs()
+    off = gap > SUM_TOL
+    if off.any():
+        i = int(np.flatnonzero(off.to_numpy())[0])
+        raise SpectraTableError(f"{source}: row {i + 1}: the atoms sum to {out[list(ATOMS)].iloc[i].sum():.6f}, "
+                                f"not the total {out['total'].iloc[i]:.6f} (atoms must not be clipped)")
     if len(out) and out["model"].eq("").any():
         i = int(np.flatnonzero(out["model"].eq("").to_numpy())[0])
         raise SpectraTableError(f"{source}: row {i + 1}: empty model name")
@@ -106,16 +128,19 @@ def write_spectra(df: pd.DataFrame, path: str | Path | None = None, provenance: 
 def interaction_information(df: pd.DataFrame) -> pd.Series:
     """Interaction information I(X1;X2;Y) = I(X1;Y) + I(X2;Y) - I(X1,X2;Y) (bits).
 
-    Equal to R - S for the raw atoms; unlike the atoms it can be negative.
+    Equal to R - S; unlike the atoms of a coherent decomposition it can be negative.
     """
     return df["I1"] + df["I2"] - df["total"]
 
 
 def add_derived(df: pd.DataFrame) -> pd.DataFrame:
-    """Add ``interaction`` and the share of each atom in the spectrum (``share_*``, in %)."""
+    """Add ``interaction`` (I1 + I2 - total) and each atom's share of the total
+    (``share_*``, in %). Shares are only defined for coherent rows with a positive total;
+    elsewhere they are NaN (never computed from clipped atoms)."""
     out = df.copy()
     out["interaction"] = interaction_information(out)
-    tot = out[list(ATOMS)].sum(axis=1).replace(0, np.nan)
+    ok = out["coherent"].astype(bool) & (out["total"] > 0)
+    tot = out["total"].where(ok)
     for a in ATOMS:
         out[f"share_{a}"] = 100.0 * out[a] / tot
     return out
