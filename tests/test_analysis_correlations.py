@@ -80,7 +80,7 @@ def test_correlation_table_groups_and_columns():
                          "unique2": rng.normal()})
     df = pd.DataFrame(rows)
     t = correlation_table(df, quantities=["synergy", "unique2"], by="task", n_boot=300)
-    assert list(t.columns[:7]) == ["task", "quantity", "rho", "p", "lo", "hi", "n"]
+    assert list(t.columns[:8]) == ["task", "quantity", "rho", "p", "p_perm", "lo", "hi", "n"]
     assert len(t) == 4
     s = t.set_index(["task", "quantity"])
     assert s.loc[("color", "synergy"), "rho"] == pytest.approx(1.0)
@@ -96,3 +96,17 @@ def test_verdict():
     assert verdict(0.75, math.nan, math.nan, math.nan) == "inconclusive"
     assert verdict(-0.009, 0.8, 0.5, 0.95) == "disagrees"   # paper: no clear relation
     assert verdict(-0.009, 0.1, 0.05, 0.2) == "agrees"
+
+
+def test_permutation_pvalue():
+    from pidlib.analysis.correlations import permutation_pvalue, spearman_ci
+
+    x = np.arange(12.0)
+    assert permutation_pvalue(x, x, n_perm=2000) < 0.002           # a perfect rank relation
+    assert permutation_pvalue(x, -x, n_perm=2000) < 0.002          # two-sided
+    rng = np.random.default_rng(3)
+    ps = [permutation_pvalue(rng.normal(size=12), rng.normal(size=12), n_perm=500, seed=i) for i in range(40)]
+    assert 0.3 < np.mean(ps) < 0.7                                  # about uniform under independence
+    r = spearman_ci(x, x + rng.normal(scale=3, size=12), n_boot=200)
+    assert set(r) >= {"rho", "p", "p_perm", "lo", "hi", "n"} and r["n"] == 12 and 0 < r["p_perm"] <= 1
+    assert np.isnan(permutation_pvalue(x, np.ones(12)))

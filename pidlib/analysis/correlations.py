@@ -30,7 +30,28 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def spearman_ci(x, y, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+def permutation_pvalue(x, y, *, n_perm: int = 5000, seed: int = 0) -> float:
+    """Two-sided permutation p-value of Spearman's rho: the share of random pairings of x
+    with y whose |rho| reaches the observed one, counting the observed pairing
+    ((1 + hits) / (1 + n_perm), never 0). NaN when rho is undefined."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    rho = spearman(x, y)
+    if math.isnan(rho):
+        return math.nan
+    rng = np.random.default_rng(seed)
+    rx = _rankdata(x)
+    ry = _rankdata(y)
+    rx = rx - rx.mean()
+    ry = ry - ry.mean()
+    perm = np.argsort(rng.random((n_perm, len(y))), axis=1)
+    rys = ry[perm]
+    rhos = (rys @ rx) / np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+    hits = int((np.abs(rhos) >= abs(rho) - 1e-12).sum())
+    return (1 + hits) / (1 + n_perm)
+
+
+def spearman_ci(x, y, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0, n_perm: int = 5000) -> dict:
     """Spearman's rho, its p-value and a bootstrap percentile interval.
 
     Parameters
@@ -48,9 +69,10 @@ def spearman_ci(x, y, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0)
     Returns
     -------
     dict
-        ``rho``, ``p`` (two-sided, scipy's t approximation), ``lo``, ``hi``, ``n`` and
-        ``n_boot_valid`` (resamples with a defined rho; ties can make a resample constant).
-        With fewer than 3 pairs every statistic is NaN.
+        ``rho``, ``p`` (two-sided, scipy's t approximation), ``p_perm`` (two-sided
+        permutation p-value, :func:`permutation_pvalue` with ``n_perm`` pairings), ``lo``,
+        ``hi``, ``n`` and ``n_boot_valid`` (resamples with a defined rho; ties can make a
+        resample constant). With fewer than 3 pairs every statistic is NaN.
     """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -63,7 +85,8 @@ def spearman_ci(x, y, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     n = len(x)
-    out = {"rho": math.nan, "p": math.nan, "lo": math.nan, "hi": math.nan, "n": n, "n_boot_valid": 0}
+    out = {"rho": math.nan, "p": math.nan, "p_perm": math.nan, "lo": math.nan, "hi": math.nan, "n": n,
+           "n_boot_valid": 0}
     rho = spearman(x, y)
     if math.isnan(rho):
         return out
@@ -81,7 +104,8 @@ def spearman_ci(x, y, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0)
     boots = (rx * ry).sum(1)[valid] / den[valid]
     alpha = (1 - level) / 2
     lo, hi = (np.quantile(boots, [alpha, 1 - alpha]) if len(boots) else (math.nan, math.nan))
-    out.update(rho=rho, p=p, lo=float(lo), hi=float(hi), n_boot_valid=int(valid.sum()))
+    out.update(rho=rho, p=p, p_perm=permutation_pvalue(x, y, n_perm=n_perm, seed=seed), lo=float(lo), hi=float(hi),
+               n_boot_valid=int(valid.sum()))
     return out
 
 
@@ -90,7 +114,7 @@ def correlation_table(df: pd.DataFrame, *, x: str = "accuracy", quantities=("syn
     """Spearman rho of ``x`` against each quantity, across the rows of each ``by`` group.
 
     ``df`` has one row per model and group (e.g. the output-layer spectra of one dataset).
-    Returns rows ``<by>, quantity, rho, p, lo, hi, n``.
+    Returns rows ``<by>, quantity, rho, p, p_perm, lo, hi, n``.
     """
     for c in [x, by, *quantities]:
         if c not in df.columns:
@@ -100,7 +124,7 @@ def correlation_table(df: pd.DataFrame, *, x: str = "accuracy", quantities=("syn
         for q in quantities:
             r = spearman_ci(g[x].to_numpy(float), g[q].to_numpy(float), n_boot=n_boot, level=level, seed=seed)
             rows.append({by: key, "quantity": q, **r})
-    return pd.DataFrame(rows, columns=[by, "quantity", "rho", "p", "lo", "hi", "n", "n_boot_valid"])
+    return pd.DataFrame(rows, columns=[by, "quantity", "rho", "p", "p_perm", "lo", "hi", "n", "n_boot_valid"])
 
 
 def verdict(paper_rho: float, rho: float, lo: float, hi: float, *, min_effect: float = 0.3) -> str:
