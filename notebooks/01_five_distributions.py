@@ -34,7 +34,10 @@
 # target into four parts,
 #
 # $$
-# I(X_1, X_2; Y) = R + U_1 + U_2 + S, \qquad I(X_1;Y) = R + U_1, \qquad I(X_2;Y) = R + U_2,
+# \begin{aligned}
+# I(X_1, X_2; Y) &= R + U_1 + U_2 + S,\\
+# I(X_1;Y) &= R + U_1, \qquad I(X_2;Y) = R + U_2,
+# \end{aligned}
 # $$ (eq-pid)
 #
 # information that either source gives alone (**redundancy** $R$), that only $X_1$ gives

@@ -58,8 +58,10 @@
 #    held-out rows
 #
 #    $$
-#    R = I(X_1;Y) + I(X_2;Y) - I_Q, \quad U_1 = I_Q - I(X_2;Y), \quad
-#    U_2 = I_Q - I(X_1;Y), \quad S = I(X_1,X_2;Y) - I_Q .
+#    \begin{aligned}
+#    R &= I(X_1;Y) + I(X_2;Y) - I_Q, & U_1 &= I_Q - I(X_2;Y),\\
+#    S &= I(X_1,X_2;Y) - I_Q, & U_2 &= I_Q - I(X_1;Y).
+#    \end{aligned}
 #    $$ (eq-batch-atoms)
 #
 # Steps 2 and 4 carry an assumption the paper does not state: the probe outputs are

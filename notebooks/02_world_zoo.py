@@ -253,8 +253,8 @@ else:
 # The zoo holds {glue:text}`zoo_n_models` models, {glue:text}`zoo_n_final` of them final
 # (instruction-tuned) members, from {glue:text}`zoo_params_min` to
 # {glue:text}`zoo_params_max` parameters; training them all took
-# {glue:text}`zoo_train_total` minutes on a CPU. For scale: the paper's models have
-# billions of parameters; these have a few hundred thousand.
+# {glue:text}`zoo_train_total` minutes on a CPU (the sum of the stage times the manifest
+# records). For scale: the paper's models have billions of parameters.
 #
 # ## What the models learned
 #

@@ -93,9 +93,12 @@ def test_static_check_sees_a_visible_code_cell_first(tmp_path):
 def test_browser_checks_fail_on_bad_pages_and_pass_on_good(tmp_path):
     html = site(tmp_path, {**BAD, **GOOD,
                            "wide_table": PROSE + "<table><tr>" + "".join(f"<td>column{i:03d}</td>" for i in range(40))
-                                         + "</tr></table>"})
+                                         + "</tr></table>",
+                           "wide_math": PROSE + '<div class="math" style="overflow-x:auto"><span style="display:'
+                                        'inline-block;width:2000px">x</span></div>'})
     records = {r["page"].split("/")[-1][:-5]: r for r in check_html.check_build(html, CHROMIUM)}
-    for name, needle in {**EXPECT, "nan_cell": "'NaN'", "wide_table": "wider than the text column"}.items():
+    for name, needle in {**EXPECT, "nan_cell": "'NaN'", "wide_table": "wider than the text column",
+                         "wide_math": "equation wider"}.items():
         probs = [p for p in records[name]["problems"]]
         assert any(needle in p for p in probs), (name, probs)
     for name in GOOD:

@@ -143,6 +143,8 @@ def test_zoo_branches_on_synthetic_table(stem):
     text = _text(outs)
     assert "No cached run yet" not in text
     assert _images(outs) >= (0 if stem == "00_at_a_glance" else 1)
+    if stem in S.FINDING_CHAPTERS or stem == "00_at_a_glance":  # each opens with its scoreboard rows
+        assert "pidlib-scoreboard" in text and "exact reference" in text, stem
 
 
 def test_scoreboard_counts_match_the_verdict_module():

@@ -12,7 +12,8 @@ For every chapter page (``book/*.html``, ``notebooks/*.html``) of a Jupyter Book
 - every figure is sharp: its natural pixel width is at least 1.5 x the text column's
   width in CSS pixels (the column is measured in a 1280 px window);
 - no rendered table shows a bare ``NaN`` (or ``nan``, ``<NA>``) or a ``data/zoo/`` path,
-  and no table is wider than the text column (nothing clipped on the right);
+  and no table or displayed equation is wider than the text column (nothing clipped on
+  the right);
 - the first visible element after the page title is prose, not a code toggle ("Show
   code cell source") or a code cell.
 
@@ -224,6 +225,8 @@ PAGE_PROBE = r"""
         e.querySelector('.cell_input') || e.classList.contains('hide'))) return 'a code toggle';
     return null;
   };
+  const wideMath = Array.from(article.querySelectorAll('div.math')).filter(
+      e => e.scrollWidth > e.clientWidth + 2).map(e => e.textContent.trim().slice(0, 50));
   let first = null;
   const h1 = article.querySelector('h1');
   for (const e of article.querySelectorAll('*')) {
@@ -234,7 +237,8 @@ PAGE_PROBE = r"""
   return {title: document.title, images: imgs, math: maths, typeset: typeset, math_errors: errors,
           untypeset: raw, mathjax: !!(window.MathJax && window.MathJax.version),
           mathjax_version: window.MathJax ? window.MathJax.version : null,
-          figures: figs.length, figure_sizes: figs, column: column, tables: tables, first_toggle: first};
+          figures: figs.length, figure_sizes: figs, column: column, tables: tables, first_toggle: first,
+          wide_math: wideMath};
 })()
 """
 
@@ -335,6 +339,8 @@ def layout_problems(info: dict) -> list[str]:
             problems.append(f"table {t['index']} shows {t['bad']!r} (a bare missing value or a data/zoo/ path)")
         if t["overflow"] > 1:
             problems.append(f"table {t['index']} is {t['overflow']} px wider than the text column (clipped)")
+    for m in info.get("wide_math", []):
+        problems.append(f"equation wider than the text column (scrolls sideways): {m!r}")
     if info.get("first_toggle"):
         problems.append(f"the first visible element after the title is {info['first_toggle']}")
     return problems

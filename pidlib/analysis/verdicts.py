@@ -573,10 +573,12 @@ def family_test(atom: str, higher: str, task_atom: str | None = "synergy"):
 
 def scale_test(atom: str, sign: int, task_atom: str = "synergy"):
     """A finding test: the share of ``atom`` in the spectrum changes with sign ``sign`` from
-    the smallest to the largest scale of each family (and seed), on the task families
-    designed for ``task_atom``. Shares only of usable spectra whose total exceeds the floor
-    (others are left out and counted); the floor is the noise floor as a share of the
-    smaller total (:func:`share_floor`), averaged over the units."""
+    the smallest to the largest scale of each family, on the task families designed for
+    ``task_atom`` (shares averaged over them, and over a scale's models), as the paper
+    reports it per family. A family counts only when every one of those spectra at both
+    scales has a share (usable, total above the floor); the others are left out and
+    counted. The floor is the noise floor as a share of the smaller total
+    (:func:`share_floor`), averaged over the families."""
 
     def test(df: pd.DataFrame, ctx: dict) -> Verdict:
         d = _final(df)
@@ -584,28 +586,25 @@ def scale_test(atom: str, sign: int, task_atom: str = "synergy"):
             return Verdict(INCONCLUSIVE, reason="no scales")
         d = d[d.task.isin(tasks_with_atom(task_atom)) & d.scale.notna()]
         share = f"share_{atom}"
-        ok = d[share].notna()  # usable, with a total above the floor (read_atoms)
-        left = int((~ok).sum())
-        d = d[ok]
-        keys = [k for k in ("family", "seed", "task") if k in d.columns]
-        diffs, errs, floors = [], [], []
-        for _, g in d.groupby(keys, dropna=False):
-            per = g.groupby("scale")[[share, atom, "total"]].mean().sort_index()
-            if len(per) < 2:
+        diffs, errs, floors, left = [], [], [], 0
+        for _, g in d.groupby("family"):
+            scales = sorted(g.scale.unique())
+            if len(scales) < 2:
                 continue
-            lo_s, hi_s = per.iloc[0], per.iloc[-1]
-            diffs.append(float(hi_s[share] - lo_s[share]))
-            a, b = g[g.scale == per.index[-1]], g[g.scale == per.index[0]]
-            se_a, se_b = _se(a, atom), _se(b, atom)
-            errs.append(float(100 * np.sqrt(np.nan_to_num(se_a / hi_s.total) ** 2
-                                            + np.nan_to_num(se_b / lo_s.total) ** 2)))
-            floors.append(share_floor(lo_s.total, hi_s.total, ctx["floor_bits"]))
+            lo_g, hi_g = g[g.scale == scales[0]], g[g.scale == scales[-1]]
+            if lo_g[share].isna().any() or hi_g[share].isna().any():
+                left += 1
+                continue
+            diffs.append(float(hi_g[share].mean() - lo_g[share].mean()))
+            t_lo, t_hi = float(lo_g.total.mean()), float(hi_g.total.mean())
+            se_a, se_b = _se(hi_g, atom), _se(lo_g, atom)
+            errs.append(float(100 * np.sqrt(np.nan_to_num(se_a / t_hi) ** 2 + np.nan_to_num(se_b / t_lo) ** 2)))
+            floors.append(share_floor(t_lo, t_hi, ctx["floor_bits"]))
         if not diffs:
             return Verdict(INCONCLUSIVE, n_left_out=left,
-                           reason="no family with shares (usable spectra above the floor) at two scales")
-        v = difference_verdict(diffs, errs, sign=sign, floor=float(np.mean(floors)), unit="points",
-                               n_left_out=left, seed=ctx.get("seed", 0))
-        return v
+                           reason="no family with shares (usable spectra above the floor) at both ends of its scales")
+        return difference_verdict(diffs, errs, sign=sign, floor=float(np.mean(floors)), unit="points",
+                                  n_left_out=left, seed=ctx.get("seed", 0))
 
     return test
 
