@@ -90,3 +90,10 @@ def test_zoo_models_reads_any_manifest_fields(tmp_path, monkeypatch):
     row = m.iloc[0]
     assert row.accuracy_color == 0.5 and row.n_params == 1234 and row.new_field == "x"
     assert row.final_loss_stage2 == 0.1 and row.recipe == "d"
+
+
+def test_manifest_strategies():
+    m = {"families": {"fusion": "tunes the LM", "pooled": {"description": "d", "strategy": "language"},
+                      "odd": {"strategy": "sideways"}}}
+    assert nb.manifest_strategies(m) == {"pooled": "language"}
+    assert nb.manifest_strategies({}) == {}

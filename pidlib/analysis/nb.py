@@ -511,9 +511,11 @@ class Chapter:
         return t.reset_index(drop=True)
 
     def scoreboard(self, chapters=None, **kw) -> pd.DataFrame:
-        """:func:`V.scoreboard` of this chapter's table (the findings of ``chapters``)."""
+        """:func:`V.scoreboard` of this chapter's table (the findings of ``chapters``); the
+        families' strategies come from the zoo's manifest where it states them."""
         if isinstance(chapters, str):
             chapters = [chapters]
+        kw.setdefault("strategies", manifest_strategies())
         return V.scoreboard(self.raw, chapters=chapters, seed=self.params.get("seed", 0), **kw)
 
     @property
@@ -576,6 +578,18 @@ def zoo_manifest(root: str | Path | None = None) -> dict:
     if not path.exists():
         return {}
     return json.loads(path.read_text())
+
+
+def manifest_strategies(manifest: dict | None = None) -> dict:
+    """Family -> ``"fusion"``/``"language"`` where the zoo's manifest states a family's
+    ``strategy`` (``{"families": {"name": {"strategy": ..., ...}}}``); families it does
+    not describe that way fall back to :func:`V.family_strategy` (their names)."""
+    manifest = zoo_manifest() if manifest is None else manifest
+    out = {}
+    for name, fam in (manifest.get("families") or {}).items():
+        if isinstance(fam, dict) and fam.get("strategy") in ("fusion", "language", "other"):
+            out[name] = fam["strategy"]
+    return out
 
 
 def zoo_models(manifest: dict | None = None) -> pd.DataFrame:
