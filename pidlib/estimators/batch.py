@@ -524,7 +524,7 @@ def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P1
         tol = cfg.coherence_tol
         coherent = bool(coherence["kl_vis"] <= tol and coherence["kl_lang"] <= tol
                         and coherence["I1_minus_I12"] <= tol and coherence["I2_minus_I12"] <= tol
-                        and coherence["min_atom"] >= -tol)
+                        and coherence["min_atom"] >= -tol and coherence["projection_error"] <= 1e-3)
         diagnostics = {
             "seed": int(seeds[m]),
             "n_fit": int(n_fit),
