@@ -126,3 +126,15 @@ def test_bad_rows_name_row_and_problem(tmp_path):
 def test_no_runs_gives_empty_table(tmp_path):
     assert SP.find_runs(tmp_path / "nothing") == []
     assert len(SP.build_spectra([])) == 0
+
+
+def test_spectra_in_two_worker_processes_equal_one(tmp_path):
+    """fresh_spectra(jobs=2) maps runs over spawned workers; the rows are the same."""
+    from pidlib.analysis.pipeline import _map, _spectra_job
+
+    runs = [make_run(tmp_path / "runs", name=f"zoo/tiny-{i}", n=120, seed=i) for i in range(2)]
+    kw = dict(seed=0, n_boot=0, batch_kwargs=TINY)
+    one = _map(_spectra_job, [(str(r), kw) for r in runs], 1)
+    two = _map(_spectra_job, [(str(r), kw) for r in runs], 2)
+    for a, b in zip(one, two):
+        pd.testing.assert_frame_equal(a, b)

@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     sp.add_argument("--out", default=None, help="output CSV (default data/results/spectra.csv)")
     sp.add_argument("--n-samples", type=int, default=None, help="use at most this many rows per run")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples per estimate (0: none)")
+    sp.add_argument("--n-boot", type=int, default=20, help="bootstrap replicates per estimate (0: none)")
     sp.add_argument("--no-layers", action="store_true", help="skip per-layer (logit lens) estimates")
     fr = sub.add_parser("fresh", help="zoo -> probe runs -> spectra table")
     fr.add_argument("--models", nargs="*", default=["zoo"], help="model ids/paths (default: the zoo)")
@@ -26,7 +26,9 @@ def main(argv=None) -> int:
     fr.add_argument("--n-samples", type=int, default=2000)
     fr.add_argument("--seed", type=int, default=0)
     fr.add_argument("--device", default="cpu")
-    fr.add_argument("--n-boot", type=int, default=200)
+    fr.add_argument("--n-boot", type=int, default=20, help="bootstrap replicates per estimate (0: none)")
+    fr.add_argument("--jobs", type=int, default=1,
+                    help="worker processes for probing and spectra, one torch thread each (2 on 2 cores)")
     fr.add_argument("--zoo-config", default="full")
     fr.add_argument("--no-layers", action="store_true")
     fr.add_argument("--probe-sets", nargs="*", default=None,
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         table = fresh_spectra(args.models, args.datasets, n_samples=args.n_samples, seed=args.seed,
                               device=args.device, layers=not args.no_layers, n_boot=args.n_boot,
-                              zoo_config=args.zoo_config, tau=args.tau, out_dir=args.out_dir,
+                              zoo_config=args.zoo_config, tau=args.tau, out_dir=args.out_dir, jobs=args.jobs,
                               **({"probe_sets": tuple(args.probe_sets)} if args.probe_sets else {}))
         print(f"wrote {len(table)} spectra rows")
         return 0

@@ -32,13 +32,14 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from pidlib.analysis.paths import data_dir, repo_root, runs_dir
 from pidlib.analysis.provenance import provenance
-from pidlib.analysis.spectra import build_spectra, find_runs
+from pidlib.analysis.spectra import combine_spectra, find_runs, spectra_from_run
 from pidlib.analysis.tables import default_path, load_spectra, write_spectra
 
 ZOO = "zoo"
@@ -177,10 +178,10 @@ def _cli_command(model, spec, runs, device, seed, n_samples, tau, layers, extra)
 
 
 def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, seed: int = 0,
-                  device: str = "cpu", layers: bool = True, n_boot: int = 200, zoo_config: str = "full",
+                  device: str = "cpu", layers: bool = True, n_boot: int = 20, zoo_config: str = "full",
                   probe_sets=tuple(PROBE_SETS), tau: float = 0.3, out_dir: str | Path | None = None,
                   out: str | Path | None = None, runs_root: str | Path | None = None,
-                  progress: bool = False) -> pd.DataFrame:
+                  progress: bool = False, jobs: int = 1) -> pd.DataFrame:
     """Run the pipeline in this process and write a new spectra table; returns it.
 
     Parameters
@@ -205,11 +206,16 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
         The spectra table and the runs folder, when they should not be under ``out_dir``.
     progress : bool
         Progress bars of the probe runs.
+    jobs : int
+        Worker processes for the probe runs and for the spectra (default 1: this process);
+        each uses one torch thread (on the 2-core machine, ``jobs=2``). Stage timings are
+        printed and kept in the table's provenance (``timings_seconds``).
     """
     from pidlib.models.identity import model_identity
-    from pidlib.runner import run
 
     models = list(models)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
     unknown = [p for p in probe_sets if p not in PROBE_SETS]
     if unknown:
         raise ValueError(f"unknown probe sets {unknown}; known: {', '.join(PROBE_SETS)}")
@@ -228,7 +234,8 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
     specs = []
     for d in datasets:
         specs.extend(world_specs(n_samples, seed) if d == WORLD else [d])
-    run_dirs = []
+    timings["build"] = time.perf_counter() - t0
+    jobs_ = []
     for name in probe_sets:
         ps = PROBE_SETS[name]
         use_layers = bool(layers and ps["layers"])
@@ -236,21 +243,60 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
             info = {k: v for k, v in overrides.get(m, {}).items() if v == v and v not in (None, "")}
             for d in specs:
                 command = _cli_command(_model_path(m), d, runs, device, seed, n_samples, tau, use_layers, ps["args"])
-                print("$", command, flush=True)
-                res = run(_model_path(m), d, runs, device=device, seed=seed, limit=n_samples, tau=tau, layers=use_layers,
-                          progress=progress, command=command, run_info={**info, "task": dataset_task(d)},
-                          **ps["options"])
-                run_dirs.append(res.dir)
+                kw = dict(device=device, seed=seed, limit=n_samples, tau=tau, layers=use_layers, progress=progress,
+                          command=command, run_info={**info, "task": dataset_task(d)}, **ps["options"])
+                jobs_.append((_model_path(m), d, str(runs), kw))
                 commands.append(command)
+    t0 = time.perf_counter()
+    run_dirs = [Path(r) for r in _map(_probe_job, jobs_, jobs)]
+    timings["probe"] = time.perf_counter() - t0
     by_identity = {model_identity(_model_path(m)): v for m, v in overrides.items()}
-    table = build_spectra(run_dirs, seed=seed, n_boot=n_boot, overrides=by_identity)
+    t0 = time.perf_counter()
+    skw = dict(seed=seed, n_boot=n_boot, overrides=by_identity)
+    table = combine_spectra(list(_map(_spectra_job, [(str(r), skw) for r in run_dirs], jobs)))
+    timings["spectra"] = time.perf_counter() - t0
     params = dict(models=models, datasets=specs, n_samples=n_samples, seed=seed, device=device,
                   layers=layers, n_boot=n_boot, zoo_config=zoo_config, probe_sets=list(probe_sets), tau=tau,
-                  runs=str(runs), table=str(table_path))
+                  runs=str(runs), table=str(table_path), jobs=jobs)
+    print("stage timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), flush=True)
     write_spectra(table, table_path,
                   provenance(command="pidlib.analysis.pipeline.fresh_spectra (python -m pidlib.analysis fresh)",
-                             parameters=params, runs=[str(r) for r in run_dirs], run_commands=commands))
+                             parameters=params, runs=[str(r) for r in run_dirs], run_commands=commands,
+                             timings_seconds={k: round(v, 1) for k, v in timings.items()}))
     return table
+
+
+def _probe_job(job) -> str:
+    """One probe run (a worker process's unit of work); returns the run directory."""
+    import torch
+
+    from pidlib.runner import run
+
+    torch.set_num_threads(1)
+    model, spec, runs, kw = job
+    print("$", kw["command"], flush=True)
+    return str(run(model, spec, runs, **kw).dir)
+
+
+def _spectra_job(job) -> pd.DataFrame:
+    """The spectra-table rows of one run (a worker process's unit of work)."""
+    import torch
+
+    torch.set_num_threads(1)
+    path, kw = job
+    return spectra_from_run(path, **kw)
+
+
+def _map(fn, items: list, jobs: int):
+    """``fn`` over ``items`` in this process (``jobs`` <= 1) or in ``jobs`` worker processes
+    (spawned, one torch thread each), results in order."""
+    if jobs <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
+        return list(ex.map(fn, items))
 
 
 _FRESH_DONE: dict[tuple, pd.DataFrame] = {}

@@ -163,7 +163,11 @@ def build_spectra(paths: Iterable[str | Path] | None = None, **kwargs) -> pd.Dat
     and ``discretized`` rows agree; the table keeps the first of each.
     """
     paths = list(paths) if paths is not None else find_runs()
-    frames = [spectra_from_run(p, **kwargs) for p in paths]
+    return combine_spectra([spectra_from_run(p, **kwargs) for p in paths])
+
+
+def combine_spectra(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table from per-run tables (see :func:`build_spectra`)."""
     if not frames:
         from pidlib.analysis.tables import empty_spectra
         return empty_spectra()
