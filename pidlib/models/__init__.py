@@ -13,5 +13,8 @@ Supported config classes (each tested on a tiny random-init model, see
 Qwen3-VL (DeepStack) and Cambrian (not part of transformers).
 """
 from pidlib.models.base import Adapter, AdapterError, NonFiniteError, Prepared  # noqa: F401
-from pidlib.models.families import FAMILIES, UNSUPPORTED, CAMBRIAN_MESSAGE  # noqa: F401
+from pidlib.models.registration import (  # noqa: F401
+    FAMILIES, UNSUPPORTED, CAMBRIAN_MESSAGE, register_adapter, refuse, adapter_class_for_config,
+)
+import pidlib.models.families  # noqa: F401,E402  (the built-in families register themselves)
 from pidlib.models.registry import adapter_for, load_adapter, resolve_dtype  # noqa: F401

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
+import pidlib.models.families  # noqa: F401  (registers the built-in families)
 from pidlib.models.base import Adapter, AdapterError
-from pidlib.models.families import FAMILIES, adapter_class_for_config
+from pidlib.models.registration import adapter_class_for_config, model_class_name
 
 __all__ = ["load_adapter", "adapter_for", "resolve_dtype", "TORCHVISION_FAMILIES", "torchvision_message"]
 
