@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--images", default=None, help="directory of the image files the rows reference")
     r.add_argument("--split", default=None,
                    help="probe only the rows of this split (the file's split column); default: every row")
-    r.add_argument("--out", required=True, help="run store root, e.g. runs")
+    r.add_argument("--out", default=None, help="run store root, e.g. runs (required unless --dry-run)")
     r.add_argument("--fit-split", default=None,
                    help="noise statistics from the rows of this split (default: the run's own rows)")
     r.add_argument("--fit-dataset", default=None,
@@ -84,7 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--share-prefix", action="store_true",
                    help="full and visual-only probes share the KV cache of everything before the question "
                         "(faster; same numbers within float tolerance)")
-    r.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    r.add_argument("--device", default=None,
+                   help="cpu (default; cuda with --device-map on a CUDA machine), cuda, cuda:1, ...; under torchrun "
+                        "'cuda' means cuda:LOCAL_RANK")
+    r.add_argument("--device-map", default=None,
+                   help="load with accelerate's big-model inference: auto, balanced, balanced_low_0, sequential, or a "
+                        "JSON object {module: device} (devices: GPU index, cpu, disk); not part of the run key")
+    r.add_argument("--max-memory", default=None,
+                   help="per-device budget for --device-map, e.g. 0=70GiB,1=70GiB,cpu=200GiB (or JSON)")
+    r.add_argument("--offload-folder", default=None, help="folder for weights mapped to disk (default: a temp folder)")
+    r.add_argument("--dry-run", nargs="?", type=_int_at_least(1), const=3, default=None, metavar="N",
+                   help="print the exact prompt, token counts and option token ids of the first N samples (3) and "
+                        "exit: loads the processor, not the model; writes nothing")
     r.add_argument("--dtype", default="auto", choices=("auto", "bf16", "bfloat16", "fp16", "float16", "fp32",
                                                        "float32"),
                    help="auto (bf16 on CUDA, fp32 on CPU), bf16, fp16, fp32")
@@ -125,18 +136,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------- run
+def _print_dry_run(info: dict) -> None:
+    print(f"dry run: model {info['model']} (family {info['family']}, {info['config_class']}); dataset "
+          f"{info['dataset']} ({info['n_samples']} samples in the run); showing {len(info['samples'])}. "
+          "No forward pass was run and nothing was written.")
+    for x in info["samples"]:
+        print(f"--- sample {x['index']}: {x['n_options']} options, answer {x['answer']}; {x['n_tokens']} tokens "
+              f"({x['n_image_tokens']} image tokens, {x['n_question_tokens']} question tokens)")
+        print("prompt (exact text, between the markers; option letters are scored as its continuation):")
+        print(">>>")
+        print(x["prompt"])
+        print("<<<")
+        ids = "  ".join(f"{k}={v} {x['option_tokens'][k]}" for k, v in x["option_ids"].items())
+        print(f"option token ids: {ids}")
+
+
+def _init_process_group() -> bool:
+    """Under torchrun / accelerate launch (WORLD_SIZE > 1 and MASTER_ADDR set) join a gloo
+    process group for barriers; returns True when this call created it."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1 or not os.environ.get("MASTER_ADDR"):
+        return False
+    import datetime
+
+    import torch.distributed as dist
+
+    if not dist.is_available() or dist.is_initialized():
+        return False
+    timeout = float(os.environ.get("PIDLIB_RANK_TIMEOUT", 6 * 3600))
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=timeout))
+    return True
+
+
 def cmd_run(args) -> int:
     import shlex
 
-    from pidlib.runner import run
+    from pidlib.runner import dry_run, run
 
+    if args.dry_run:
+        _print_dry_run(dry_run(args.model, args.dataset, images=args.images, split=args.split, limit=args.limit,
+                               n=args.dry_run, trust_remote_code=args.trust_remote_code, on_error=args.on_error))
+        return 0
+    if not args.out:
+        raise SystemExit("error: pidlib run: the following arguments are required: --out (see 'pidlib run --help')")
     command = " ".join(shlex.quote(a) for a in ["pidlib", *(args._argv or sys.argv[1:])])
-    res = run(args.model, args.dataset, args.out, images=args.images, split=args.split,
-              fit_dataset=args.fit_dataset, fit_images=args.fit_images, fit_split=args.fit_split,
-              limit=args.limit, layers=args.layers, batch_size=args.batch_size, share_prefix=args.share_prefix,
-              device=args.device, dtype=args.dtype, tau=args.tau, seed=args.seed,
-              noise_draws=args.noise_draws, donors=args.donors, trust_remote_code=args.trust_remote_code,
-              on_error=args.on_error, progress=not args.no_progress, wait=args.wait, command=command)
+    created = _init_process_group()
+    try:
+        res = run(args.model, args.dataset, args.out, images=args.images, split=args.split,
+                  fit_dataset=args.fit_dataset, fit_images=args.fit_images, fit_split=args.fit_split,
+                  limit=args.limit, layers=args.layers, batch_size=args.batch_size, share_prefix=args.share_prefix,
+                  device=args.device, dtype=args.dtype, tau=args.tau, seed=args.seed,
+                  noise_draws=args.noise_draws, donors=args.donors, trust_remote_code=args.trust_remote_code,
+                  on_error=args.on_error, progress=not args.no_progress, wait=args.wait, command=command,
+                  device_map=args.device_map, max_memory=args.max_memory, offload_folder=args.offload_folder)
+    finally:
+        if created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     print(res.summary_line())
     for s in res.skipped:
         print(f"  skipped: {s['message']}")
