@@ -645,8 +645,8 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
             from pidlib.data.loaders import parse_spec
 
             _, path, _ = parse_spec(spec, images)
-            if Path(path).expanduser().is_file():
-                p = Path(path).expanduser()
+            pth = Path(path).expanduser()
+            for p in ([pth] if pth.is_file() else sorted(pth.rglob("*.parquet")) if pth.is_dir() else []):
                 data_files.append({"path": str(p.resolve()), "size": p.stat().st_size, "digest": file_digest(p)})
         m = store.meta()
         sources = list(m.get("data", {}).get("sources", []))
