@@ -1,4 +1,7 @@
-"""Command line: ``pidlib run`` (probe a model on a dataset) and ``pidlib spectrum``.
+"""Command line: ``pidlib run``, ``pidlib spectrum`` and ``pidlib mmbench``.
+
+``run`` probes a model on a dataset, ``spectrum`` estimates PID spectra of stored runs,
+``mmbench`` reports MMBench's CircularEval, per-category accuracy and per-category spectra.
 
 Examples
 --------
@@ -132,6 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_int_at_least(0), default=0,
                    help="seed of the fit/eval split, the estimators and the resamples (default 0)")
     s.add_argument("--device", default="cpu")
+
+    mb = sub.add_parser("mmbench", help="MMBench CircularEval, per-category accuracy and spectra of runs "
+                                        "(see pidlib.analysis.mmbench)")
+    mb.add_argument("dir", help="a run directory (holding meta.json), or a run store root: every MMBench run in it")
+    mb.add_argument("--dataset", default=None,
+                    help="the dataset spec for categories and circular groups (default: the one in meta.json)")
+    mb.add_argument("--images", default=None, help="image folder of --dataset")
+    mb.add_argument("--min-rows", type=_int_at_least(4), default=100,
+                    help="rows a category needs for its own spectrum (default 100)")
+    mb.add_argument("--no-spectra", action="store_true", help="accuracies only")
+    mb.add_argument("--n-boot", type=_int_at_least(0), default=0,
+                    help="bootstrap replicates of the per-category spectra (0: none, the default; or >= 2)")
+    mb.add_argument("--seed", type=_int_at_least(0), default=0, help="fit/eval split and estimator seed (default 0)")
+    mb.add_argument("--fit-fraction", type=_float_in(0.0, 1.0), default=0.5,
+                    help="share of a category's rows that trains the estimator (default 0.5)")
+    mb.add_argument("--json", action="store_true", help="print JSON (a list, one report per run)")
+    mb.add_argument("--device", default="cpu", help="device of the estimator (default cpu)")
     return p
 
 
@@ -316,6 +336,64 @@ def cmd_spectrum(args) -> int:
     return 0
 
 
+def mmbench_reports(args) -> list[dict]:
+    """One :func:`pidlib.analysis.mmbench.mmbench_report` per MMBench run under ``args.dir``."""
+    from pathlib import Path
+
+    from pidlib.analysis.mmbench import mmbench_report
+    from pidlib.store import RunStore, find_runs
+
+    d = Path(args.dir)
+    if (d / "meta.json").is_file():
+        runs = [RunStore.from_dir(d)]
+    elif d.is_dir():
+        runs = [r for r in find_runs(d) if str((r.meta().get("data") or {}).get("format", "")).startswith("mmbench")]
+        if not runs:
+            raise SystemExit(f"error: no MMBench run under {d} (formats mmbench, mmbench-hf)")
+    else:
+        raise SystemExit(f"error: {d} is neither a run directory nor a run store root")
+    if args.n_boot == 1:
+        raise SystemExit("error: --n-boot must be 0 or at least 2")
+    out = []
+    for r in runs:
+        try:
+            out.append(mmbench_report(r, args.dataset, images=args.images, min_rows=args.min_rows,
+                                      spectra=not args.no_spectra, n_boot=args.n_boot, seed=args.seed,
+                                      fit_fraction=args.fit_fraction, batch_kwargs={"device": args.device}))
+        except ValueError as e:
+            raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+    return out
+
+
+def cmd_mmbench(args) -> int:
+    reports = mmbench_reports(args)
+    if args.json:
+        print(json.dumps(reports, indent=2, default=float, allow_nan=True))
+        return 0
+    pct = lambda v: "  n/a" if v is None or v != v else f"{100 * v:5.1f}"  # noqa: E731
+    for rep in reports:
+        o = rep["overall"]
+        print(f"run {rep['run']}\n  dataset {rep['dataset']}, tau {rep['tau']}, probes {rep['probes']}")
+        print(f"  overall: CircularEval {pct(o['circular_accuracy'])}% over {o['n_questions']} questions; "
+              f"accuracy {pct(o['accuracy'])}% over {o['n_rows']} rows (original questions "
+              f"{pct(o['accuracy_original'])}%); language-only CircularEval {pct(o['circular_accuracy_language_only'])}%")
+        for title, key in (("category", "categories"), ("L2 category", "l2_categories")):
+            print(f"  {title:<40} rows  quest.  circ%   acc%  lang-only circ%")
+            for name, b in rep[key].items():
+                print(f"  {name[:40]:<40} {b['n_rows']:4d}  {b['n_questions']:5d}  {pct(b['circular_accuracy'])}  "
+                      f"{pct(b['accuracy'])}  {pct(b['circular_accuracy_language_only'])}")
+        if rep["spectra"]:
+            print(f"  spectra per category (>= {rep['min_rows']} rows; bits):")
+            print(f"  {'category':<40} {'R':>7} {'U1':>7} {'U2':>7} {'S':>7}  n_fit/n_eval")
+            for name, r in rep["spectra"].items():
+                print(f"  {name[:40]:<40} {r['redundancy']:7.4f} {r['unique1']:7.4f} {r['unique2']:7.4f} "
+                      f"{r['synergy']:7.4f}  {r['n_fit']}/{r['n_eval']}")
+        if rep["too_small"]:
+            small = ", ".join(f"{k} ({v})" for k, v in rep["too_small"].items())
+            print(f"  no spectrum (fewer than {rep['min_rows']} rows): {small}")
+    return 0
+
+
 def _user_errors() -> tuple:
     from pidlib.analysis.tables import SpectraTableError
     from pidlib.data.schema import DatasetError
@@ -336,6 +414,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "mmbench":
+            return cmd_mmbench(args)
         return cmd_spectrum(args)
     except user_errors as e:
         msg = " ".join(str(e).split("\n"))
