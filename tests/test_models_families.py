@@ -525,3 +525,14 @@ def test_fuyu_processor_fault_is_refused_with_the_reason(monkeypatch):
     a = adapter_for(model, proc)
     with pytest.raises(AdapterError, match="FuyuProcessor drops the first token"):
         a.prepare(MCSample("0", "What color ?", ["red", "green"], "A", img))
+
+
+def test_a_prompt_only_adapter_needs_no_weights(case):
+    """pidlib run --dry-run builds each family's adapter from the config alone."""
+    a = case.adapter
+    b = type(a)(None, a.processor, a.tokenizer, config=a.config, name="m")
+    ids = case.items[0].prepared.input_ids
+    assert b.model is None and b.config is a.config and b.family == a.family
+    assert torch.equal(b.image_mask(ids), a.image_mask(ids))
+    with pytest.raises(ValueError, match="needs a model"):
+        type(a)(None, a.processor, a.tokenizer)

@@ -163,11 +163,12 @@ class InstructBlipAdapter(Adapter):
     vision_keys = ("pixel_values", "qformer_input_ids", "qformer_attention_mask")
     vision_inputs_text_free = False
 
-    def __init__(self, model, processor=None, tokenizer=None, *, name=None):
-        if not getattr(model.config, "use_decoder_only_language_model", True):
+    def __init__(self, model, processor=None, tokenizer=None, *, name=None, config=None):
+        cfg = model.config if model is not None else config
+        if not getattr(cfg, "use_decoder_only_language_model", True):
             raise AdapterError("InstructBLIP with an encoder-decoder language model (Flan-T5) is not "
                                "supported: the probes need a decoder-only language model")
-        super().__init__(model, processor, tokenizer, name=name)
+        super().__init__(model, processor, tokenizer, name=name, config=config)
 
     def build_prompt(self, body: str) -> str:
         # the processor prepends the query-token placeholders itself
