@@ -5,7 +5,9 @@ run that only checks the script works. Both implementations run in the same proc
 the same thread count, on the same data:
 
 * single estimate: n = 2000 fit + 1000 eval rows, k = 4 options, d = 896 and d = 3584
-  (the feature sizes of 2B and 7B models);
+  (the feature sizes of 2B and 7B models); pidlib with its defaults (at least 150 Adam
+  steps, evaluation grids of up to 1024 rows), the baseline with the paper's 8 epochs of
+  256-row batches (64 steps) and 256-row evaluation batches;
 * sweep: 33 layers x 5 seeds = 165 estimates sharing one feature matrix (d = 896), one set
   of conditionals per layer, fitted with ``pid_batch_many``. The baseline runs
   ``--baseline-problems`` of the 165 one by one; its sweep time is that mean times 165
@@ -74,10 +76,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     n_fit, n_eval, layers, seeds, dims = 2000, 1000, 33, 5, (896, 3584)
-    kw = {}
+    kw, ours_kw = {}, {}
     if args.smoke:
         n_fit, n_eval, layers, seeds, dims = 300, 150, 3, 2, (16,)
-        kw = dict(epochs=1)
+        kw, ours_kw = dict(epochs=1), dict(epochs=1, min_steps=10)
     n = n_fit + n_eval
     fit, ev = np.arange(n_fit), np.arange(n_fit, n)
     print(f"# machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
@@ -90,12 +92,14 @@ def main(argv=None) -> None:
         b, tb = timed(lambda: baseline_batch(x1, x2, p1[0], p2[0], p12[0], fit, ev, **kw))
         ours, to = timed(lambda: pid_batch(x1[:n_fit], x2[:n_fit], p1[0, :n_fit], p2[0, :n_fit], p12[0, :n_fit],
                                            eval_data=(x1[n_fit:], x2[n_fit:], p1[0, n_fit:], p2[0, n_fit:],
-                                                      p12[0, n_fit:]), **kw))
-        diff = max(abs(b[a] - ours.raw[a]) for a in ATOMS)
+                                                      p12[0, n_fit:]), **ours_kw))
+        diff = max(abs(b[a] - getattr(ours, a)) for a in ATOMS)
         ex = exact_atoms(tables[-1])
-        err = max(abs(ours.raw[a] - ex[i]) for i, a in enumerate(ATOMS))
+        err = max(abs(getattr(ours, a) - ex[i]) for i, a in enumerate(ATOMS))
+        berr = max(abs(b[a] - ex[i]) for i, a in enumerate(ATOMS))
         print(f"d={d:5d}  baseline {tb:7.2f} s   pidlib {to:6.2f} s   speed-up {tb / to:5.1f}x   "
-              f"max|pidlib-baseline| {diff:.4f} bit   max|pidlib-exact| {err:.4f} bit")
+              f"max|pidlib-baseline| {diff:.4f} bit   max|pidlib-exact| {err:.4f} bit   "
+              f"max|baseline-exact| {berr:.4f} bit   pidlib steps {ours.diagnostics['steps']}")
 
     print(f"\n## sweep: {layers} layers x {seeds} seeds = {layers * seeds} estimates, d = {dims[0]}")
     tables = layer_tables(layers)
@@ -106,7 +110,7 @@ def main(argv=None) -> None:
     fit_idx = np.broadcast_to(fit, (M, n_fit))
     eval_idx = np.broadcast_to(ev, (M, n_eval))
     ours, to = timed(lambda: pid_batch_many(x1, x2, P(p1), P(p2), P(p12), seeds=seed_list, fit_idx=fit_idx,
-                                            eval_idx=eval_idx, chunk=33, **kw))
+                                            eval_idx=eval_idx, chunk=33, **ours_kw))
     nb = min(args.baseline_problems, M)
     picks = np.linspace(0, M - 1, nb).round().astype(int)
     diffs, tbs = [], []
@@ -115,10 +119,10 @@ def main(argv=None) -> None:
         b, tb = timed(lambda: baseline_batch(x1, x2, p1[layer], p2[layer], p12[layer], fit, ev,
                                              seed=seed_list[m], **kw))
         tbs.append(tb)
-        diffs.append(max(abs(b[a] - ours[m].raw[a]) for a in ATOMS))
+        diffs.append(max(abs(b[a] - getattr(ours[m], a)) for a in ATOMS))
     tb_sweep = float(np.mean(tbs)) * M
     exact = np.stack([exact_atoms(t) for t in tables])
-    est = np.array([[r.raw[a] for a in ATOMS] for r in ours]).reshape(layers, seeds, 4).mean(1)
+    est = np.array([[getattr(r, a) for a in ATOMS] for r in ours]).reshape(layers, seeds, 4).mean(1)
     print(f"pidlib (pid_batch_many)      {to:8.1f} s   ({to / M:.2f} s per estimate)")
     print(f"baseline (extrapolated from {nb} of {M} estimates, {np.mean(tbs):.1f} s each)  {tb_sweep:8.1f} s")
     print(f"speed-up for the sweep       {tb_sweep / to:8.1f}x")

@@ -15,20 +15,31 @@
 
 # %% [markdown]
 # (ch-training)=
-# # Finding 6: when fusion emerges in training
+# # When does fusion emerge in training?
 #
-# **The paper's claim.** Replaying the two-stage training of LLaVA-1.5, synergy $S$ is
-# negligible after the first stage (*alignment pre-training*, only the projector learns
-# to map image features into the language model's space) and appears during the second
-# stage (*visual instruction tuning*, projector and language model trained on
-# image–question–answer data). The paper shows this in a figure; `data/paper/` holds no
-# per-checkpoint numbers, so the zoo is compared with the statement.
+# :::{admonition} In this chapter
+# :class: tip
+# - the paper's Finding 6: synergy is negligible after alignment and appears during
+#   visual instruction tuning;
+# - how the zoo's spectra move over the checkpoints of its two training stages;
+# - why the test uses only the task families designed to need fusion.
+# :::
 #
-# **The zoo's test.** The zoo trains its Llava models in the same two stages and keeps
-# checkpoints along the way (`pidlib.zoo`); a spectrum per checkpoint traces $S$ over
-# training.
+# **The paper's claim** {cite:p}`pidlvlm2026`. Replaying the two-stage training of
+# LLaVA-1.5, synergy $S$ is negligible after the first stage (*alignment pre-training*,
+# only the projector learns to map image features into the language model's space) and
+# appears during the second stage (*visual instruction tuning*, projector and language
+# model trained on image-question-answer data). The paper shows this in a figure;
+# `data/paper/` holds no per-checkpoint numbers, so the zoo is compared with the
+# statement.
+#
+# **The zoo's test.** The zoo trains its models in the same two stages and keeps
+# checkpoints along the way ({ref}`ch-world`); a spectrum per checkpoint traces $S$ over
+# training. Averaging over all task families would mix tasks that need fusion with tasks
+# designed to have none (`describe`, `redundant`), so the test uses the two synergy
+# families, `color` and `exist`. The scoreboard of this chapter:
 
-# %% tags=["parameters", "hide-input"]
+# %% tags=["parameters", "remove-cell"]
 models = ["zoo"]
 datasets = ["world"]
 source = "cache"
@@ -36,132 +47,117 @@ n_samples = 2000
 seed = 0
 device = "cpu"
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 
-from pidlib.analysis import add_derived
-from pidlib.analysis.tables import training_series
-from pidlib.analysis.pipeline import get_spectra
-from pidlib.analysis.nb import ATOM_COLORS, ATOM_LABELS, glue, md, no_cache_note, setup_style, fmt, fmt_ci
+from pidlib.analysis import nb
+from pidlib.analysis import verdicts as V
 
-setup_style()
-ATOMS = ["redundancy", "unique1", "unique2", "synergy"]
+ch = nb.setup(source, models=models, datasets=datasets, n_samples=n_samples, seed=seed, device=device)
+ATOMS = nb.ATOMS
+SYN_TASKS = V.tasks_with_atom("synergy")
 
-
-def stage_kind(stage: str) -> str:
-    """Map a checkpoint's stage name to 'alignment' or 'instruction' (else 'other')."""
-    s = str(stage).lower()
-    if any(k in s for k in ("align", "pretrain", "stage1", "projector")):
-        return "alignment"
-    if any(k in s for k in ("instruct", "sft", "stage2", "finetune")):
-        return "instruction"
-    return "other"
-
-
-spectra = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device))
-tr = training_series(spectra[spectra.layer == -1]).copy()
-tr = tr[tr.task == "all"] if (tr.task == "all").any() else tr
-tr["kind"] = tr.stage.map(stage_kind)
-# Only families with checkpoints from both stages form a training series.
-both = tr.groupby("family").kind.agg(lambda k: {"alignment", "instruction"} <= set(k))
-tr = tr[tr.family.isin(both[both].index)]
+allp = ch.spectra(probes=None, final=False)
+tr = allp[allp.task.isin(SYN_TASKS) & allp.step.notna()].copy() if len(allp) else allp
+RUN = [k for k in ("family", "scale", "seed") if k in tr.columns]  # one training run
+if len(tr):
+    tr["stage_kind"] = tr.stage.map(V.stage_kind)
+    tr = tr[tr.stage_kind.isin(["alignment", "instruction"])]
+    # A training run has spectra at both stages (checkpoints, and its final model).
+    both = tr.groupby(["probes", *RUN]).stage_kind.agg(lambda k: {"alignment", "instruction"} <= set(k))
+    keep = set(both[both].index)
+    tr = tr[[key in keep for key in tr[["probes", *RUN]].itertuples(index=False, name=None)]]
+    tr["run"] = tr.family.astype(str) + "-" + tr.scale.map(nb.scale_label)
 have_zoo = len(tr) > 0
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Spectra of zoo checkpoints over training (output layer, bits): alignment pre-training, then visual instruction tuning (the dashed line marks the switch). Shaded bands are 95 % bootstrap intervals of each atom.", "name": "fig-training"}}
-if have_zoo:
-    # average over task families (one spectrum per checkpoint)
-    g = tr.groupby(["family", "kind", "step"], as_index=False)[
-        ATOMS + [f"{a}_lo" for a in ATOMS] + [f"{a}_hi" for a in ATOMS]].mean()
-    # One time axis: instruction steps continue after the last alignment step.
-    last_align = g[g.kind == "alignment"].groupby("family").step.max()
-    g["t"] = g.step + np.where(g.kind == "instruction", g.family.map(last_align).fillna(0), 0)
-    fams = sorted(g.family.unique())
-    fig, axes = plt.subplots(1, len(fams), figsize=(4.2 * len(fams), 3.2), sharey=True, squeeze=False)
-    for ax, f in zip(axes[0], fams):
-        d = g[g.family == f].sort_values("t")
-        for a in ATOMS:
-            ax.plot(d.t, d[a], marker="o", ms=3, color=ATOM_COLORS[a], label=ATOM_LABELS[a])
-            if d[f"{a}_lo"].notna().any():
-                ax.fill_between(d.t, d[f"{a}_lo"], d[f"{a}_hi"], color=ATOM_COLORS[a], alpha=0.15)
-        ax.axvline(last_align.get(f, 0), color="black", ls="--", lw=0.8)
-        ax.set_title(f)
-        ax.set_xlabel("training step")
-    axes[0][0].set_ylabel("bits")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    plt.show()
-
-# %% tags=["hide-input"]
-if have_zoo:
-    lines = []
-    per_ckpt = tr.groupby(["family", "kind", "step"], as_index=False)[
-        ["synergy", "synergy_lo", "synergy_hi"]].mean()
-    for f, d in per_ckpt.groupby("family"):
-        a_end = d[d.kind == "alignment"].sort_values("step").iloc[-1]
-        i_end = d[d.kind == "instruction"].sort_values("step").iloc[-1]
-        grew = i_end.synergy > a_end.synergy and (np.isnan(a_end.synergy_hi) or np.isnan(i_end.synergy_lo)
-                                                   or i_end.synergy_lo > a_end.synergy_hi)
-        lines.append(f"- **{f}**: S after alignment {fmt_ci(a_end.synergy, a_end.synergy_lo, a_end.synergy_hi, 3)} bits, "
-                     f"after instruction tuning {fmt_ci(i_end.synergy, i_end.synergy_lo, i_end.synergy_hi, 3)} bits: "
-                     + ("**agrees** with the paper (S emerges in instruction tuning)." if grew else
-                        "**does not show** the paper's emergence (S did not clearly grow)."))
-    md("\n".join(lines))
+# %% tags=["remove-input"]
+if ch.have_zoo:
+    display(nb.scoreboard_table(ch.scoreboard("ch-training")))
 else:
-    md(no_cache_note("The training study needs spectra of zoo checkpoints from both stages (columns `stage`, `step`).",
-                     "make book-fresh"))
+    nb.md(nb.no_cache_note("The training study needs spectra of zoo checkpoints from both stages."))
 
 # %% [markdown]
-# ## The synergy tasks, with both kinds of probe
+# ## The spectra over training
 #
-# Averaging over all task families mixes tasks that need fusion with tasks that do not.
-# The two families designed to need it, `color` and `exist`, are traced alone below, with
-# the paper's noise probes and with the donor probes of the method chapter (which, unlike
-# the noise probes, recover the designed synergy on the classroom world).
+# The checkpoints of each training run, on the synergy task families, one panel per kind
+# of probe ({numref}`fig-training`). Each point is the mean over `color` and `exist`;
+# crosses mark checkpoints where a spectrum is incoherent.
 
-# %% tags=["hide-input"]
-allp = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device, probes=None))
-if "probes" not in allp.columns:
-    allp["probes"] = "noise"
-allp["probes"] = allp["probes"].fillna("noise")
-syn = training_series(allp[(allp.layer == -1) & allp.task.isin(["color", "exist"])]).copy()
-syn = syn[syn.probes.isin(["noise", "donors8"])]
-syn["kind"] = syn.stage.map(stage_kind)
-syn = syn[syn.kind.isin(["alignment", "instruction"])]
-have_syn = len(syn) > 0 and syn.groupby("probes").kind.nunique().max() == 2
-if have_syn:
-    s_ = syn.groupby(["probes", "kind", "step"], as_index=False)[["synergy", "accuracy"]].mean()
-    last_a = s_[s_.kind == "alignment"].step.max()
-    s_["t"] = s_.step + np.where(s_.kind == "instruction", last_a, 0)
-    lines = []
-    for pr, d in s_.groupby("probes"):
-        a_end = d[d.kind == "alignment"].sort_values("step").iloc[-1]
-        i_end = d[d.kind == "instruction"].sort_values("step").iloc[-1]
-        lines.append(f"- **{'donor probes' if pr == 'donors8' else 'noise probes (paper)'}**: mean S on `color` and "
-                     f"`exist` {fmt(a_end.synergy, 3)} bits at the end of alignment, {fmt(i_end.synergy, 3)} bits "
-                     f"at the last instruction-tuning checkpoint (mean accuracy {fmt(a_end.accuracy, 2)} -> "
-                     f"{fmt(i_end.accuracy, 2)}).")
-    md("\n".join(lines))
-else:
-    md("This table has no checkpoint spectra of the `color` and `exist` tasks with both noise and donor probes; "
-       "`python -m pidlib.analysis fresh` (or `make book-fresh`) produces them for the zoo.")
+# %% tags=["remove-cell"]
+series = pd.DataFrame()
+if have_zoo:
+    series = tr.groupby(["probes", "run", "stage_kind", "step"], as_index=False).agg(
+        **{a: (a, "mean") for a in ATOMS}, accuracy=("accuracy", "mean"), usable=("usable", "all"),
+        **{f"{a}_lo": (f"{a}_lo", "mean") for a in ATOMS}, **{f"{a}_hi": (f"{a}_hi", "mean") for a in ATOMS})
+    last_align = series[series.stage_kind == "alignment"].groupby(["probes", "run"]).step.max()
+    series["t"] = series.step + np.where(series.stage_kind == "instruction",
+                                         [last_align.get((p, f), 0) for p, f in zip(series.probes, series.run)], 0)
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Synergy S (bits, output layer) of the emergence checkpoints on the two synergy task families (mean of color and exist), over alignment and then instruction tuning (dashed line), measured with the paper's noise probes and with donor probes; the grey line is the checkpoints' mean accuracy on the two tasks (right axis).", "name": "fig-training-synergy"}}
-if have_syn:
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    for pr, d in s_.groupby("probes"):
-        d = d.sort_values("t")
-        ax.plot(d.t, d.synergy, marker="o", ms=3, ls="-" if pr == "donors8" else ":",
-                color=ATOM_COLORS["synergy"], label=("donor probes" if pr == "donors8" else "noise probes (paper)"))
-    ax.axvline(last_a, color="black", ls="--", lw=0.8)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("S (bits)")
-    ax2 = ax.twinx()
-    acc = s_[s_.probes == s_.probes.iloc[0]].sort_values("t")
-    ax2.plot(acc.t, acc.accuracy, color="grey", lw=1)
-    ax2.set_ylabel("accuracy")
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Spectra of the zoo's checkpoints over training (output layer, bits, mean over the `color` and `exist` task families): alignment, then instruction tuning (the dashed line marks the switch), one panel per kind of probe and training run; the grey line is the checkpoints' accuracy (right axis). Shaded bands are the atoms' intervals where the table has them; crosses mark incoherent spectra.", "name": "fig-training"}}
+if have_zoo:
+    order = {k: i for i, k in enumerate(V.PROBE_KINDS)}
+    panels = sorted(series.groupby(["probes", "run"]).groups, key=lambda pr: (order.get(pr[0], 99), pr[1]))
+    fig, axes = nb.grid(len(panels), ncols=2, height=2.8, sharey=True)
+    for ax, (k, f) in zip(axes, panels):
+        d = series[(series.probes == k) & (series.run == f)].sort_values("t")
+        for a in ATOMS:
+            ax.plot(d.t, d[a], color=nb.ATOM_COLORS[a], lw=1.2)
+            ax.scatter(d.t[d.usable], d[a][d.usable], color=nb.ATOM_COLORS[a], s=14, zorder=3)
+            ax.scatter(d.t[~d.usable], d[a][~d.usable], color=nb.ATOM_COLORS[a], marker="x", s=22, zorder=3)
+            if d[f"{a}_lo"].notna().any():
+                ax.fill_between(d.t, d[f"{a}_lo"], d[f"{a}_hi"], color=nb.ATOM_COLORS[a], alpha=0.15, lw=0)
+        ax.axvline(d[d.stage_kind == "alignment"].step.max(), color="black", ls="--", lw=0.8)
+        ax.axhline(0, color="black", lw=0.6)
+        ax2 = ax.twinx()
+        ax2.plot(d.t, d.accuracy, color="grey", lw=1)
+        ax2.set_ylim(0, 1)
+        ax2.grid(False)
+        ax2.set_ylabel("accuracy")
+        ax.set_title(f"{f}, {nb.probe_label(k, short=True)}")
+        ax.set_xlabel("training step")
+    axes[0].set_ylabel("bits")
+    handles = [Line2D([], [], color=nb.ATOM_COLORS[a], marker="o", ms=4, label=nb.ATOM_LABELS[a]) for a in ATOMS]
+    handles += [Line2D([], [], color="black", marker="x", ls="", label="incoherent"),
+                Line2D([], [], color="grey", label="accuracy")]
+    nb.legend_below(fig, handles, ncol=3)
     plt.show()
+
+# %% [markdown]
+# ## At the end of each stage
+#
+# The claim as a comparison: $S$ at the last instruction-tuning step (the run's final
+# model where the table has it) minus $S$ at the last alignment step, on the synergy task
+# families, per training run and kind of probe, judged with the noise floor
+# ({ref}`sec-verdict-rule`); the scoreboard above pools the runs:
+
+# %% tags=["remove-cell"]
+end_rows = []
+for k in (V.probe_kinds(ch.table) if have_zoo else []):
+    units = V.emergence_units(ch.spectra(k, final=False)) if k in ch.probe_kinds else pd.DataFrame()
+    for u in units.itertuples():
+        run = f"{u.family}-{nb.scale_label(u.scale)}" if "scale" in units.columns else str(u.family)
+        if u.usable:
+            v = V.difference_verdict([u.diff], [u.err], sign=1)
+            label, nums, why = v.label, (f"steps {u.align_step:.0f} → {u.instr_step:.0f}: S {u.align:.3f} → "
+                                         f"{u.instr:.3f} bit, " + v.numbers()), v.reason
+        else:
+            label, nums, why = V.INCONCLUSIVE, "", "a spectrum at the end of a stage is incoherent"
+        end_rows.append({"key": run, "chapter": "ch-training", "probes": k, "verdict": label, "numbers": nums,
+                         "claim": f"{run}: S grows from the end of alignment to the end of instruction tuning",
+                         "reason": why})
+ends = pd.DataFrame(end_rows, columns=["key", "chapter", "probes", "claim", "verdict", "numbers", "reason"])
+
+# %% tags=["remove-input"]
+if len(ends):
+    display(nb.scoreboard_table(ends))
+else:
+    nb.md(nb.no_cache_note("The training study needs spectra of zoo checkpoints from both stages (columns "
+                           "`stage`, `step`) on the synergy task families."))
+
+# %% [markdown]
+# A checkpoint's accuracy on the synergy tasks says whether the model has learned them
+# yet; synergy measured before the model can solve a task is synergy of a guess. Read the
+# emergence of $S$ beside the grey accuracy line.

@@ -15,14 +15,24 @@
 
 # %% [markdown]
 # (ch-sensitivity)=
-# # Sensitivity and limitations
+# # How much do the atoms move, and what can they not say?
+#
+# :::{admonition} In this chapter
+# :class: tip
+# - how far BATCH's atoms move with the number of fitting rows and the estimator's seed,
+#   on a distribution whose atoms are known, and where the noise floor comes from;
+# - what the cached zoo runs vary, and how the atoms move with it;
+# - how the probes themselves can create information: a question that never changes,
+#   and three ways of replacing a removed input;
+# - what the analysis cannot claim.
+# :::
 #
 # A spectrum is the output of an estimator with settings: the number of samples, the
 # estimator's seed, and, upstream, the probe threshold $\tau$ and the scale of the
 # calibrated noise. This chapter measures how much the atoms move when those settings do,
 # first on a distribution whose atoms are known exactly, then on the cached zoo runs.
 
-# %% tags=["parameters", "hide-input"]
+# %% tags=["parameters", "remove-cell"]
 models = ["zoo"]
 datasets = ["world"]
 source = "cache"
@@ -31,95 +41,111 @@ seed = 0
 device = "cpu"
 n_seeds = 3
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import matplotlib.pyplot as plt
-import torch
-from IPython.display import display
+from matplotlib.lines import Line2D
 
 from pidlib import pid_exact, pid_batch_many
 from pidlib.estimators.synthetic import gate, sample_discrete
-from pidlib.analysis import add_derived
-from pidlib.analysis.pipeline import get_spectra
-from pidlib.analysis.nb import ATOM_COLORS, ATOM_LABELS, glue, md, no_cache_note, setup_style, fmt
+from pidlib.analysis import nb
+from pidlib.analysis import verdicts as V
 
-torch.set_num_threads(1)
-setup_style()
-ATOMS = ["redundancy", "unique1", "unique2", "synergy"]
+ch = nb.setup(source, models=models, datasets=datasets, n_samples=n_samples, seed=seed, device=device,
+              n_seeds=n_seeds)
+ATOMS = nb.ATOMS
 
-# The AND gate with noisy 64-d feature codes: a known answer with both R and S present.
+# %% [markdown]
+# ## On a known answer: sample size and seed
+#
+# The AND gate with noisy 64-dimensional feature codes has both redundancy and synergy.
+# `pid_batch_many` fits several estimator seeds at once on the same rows; we repeat that
+# for three sample sizes:
+
+# %%
 p = gate("and")
 exact = pid_exact(p)
-sizes = sorted({max(64, n_samples // 4), max(64, n_samples // 2), n_samples})
+sizes = sorted({max(64, n_samples // 4), max(64, n_samples // 2),
+                n_samples})
 seeds = [seed + i for i in range(n_seeds)]
+keys = ("x1", "x2", "p_y_x1", "p_y_x2", "p_y_x1x2")
 rows = []
 for n in sizes:
-    d = sample_discrete(p, n + n // 2, embedding="noisy", sigma=0.5, seed=seed)
-    keys = ("x1", "x2", "p_y_x1", "p_y_x2", "p_y_x1x2")
+    d = sample_discrete(p, n + n // 2, embedding="noisy", sigma=0.5,
+                        seed=seed)
     fit = tuple(d[k][:n] for k in keys)
-    ev = tuple(d[k][n:] for k in keys)
-    for s, r in zip(seeds, pid_batch_many(*fit, seeds=seeds, eval_data=ev)):
-        rows.append({"n_fit": n, "seed": s, **{a: getattr(r, a) for a in ATOMS}})
+    held_out = tuple(d[k][n:] for k in keys)
+    fits = pid_batch_many(*fit, seeds=seeds, eval_data=held_out)
+    for s, r in zip(seeds, fits):
+        rows.append({"n_fit": n, "seed": s,
+                     **{a: getattr(r, a) for a in ATOMS}})
 sens = pd.DataFrame(rows)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "BATCH on the AND gate with noisy 64-dimensional features, against the number of fitting rows (half as many evaluation rows). Points are estimator seeds, dashed lines the exact atoms. The spread across seeds at a given size is the estimator's own noise; the gap to the dashed line its bias.", "name": "fig-sens-n"}}
-long = sens.melt(id_vars=["n_fit", "seed"], value_vars=ATOMS, var_name="atom", value_name="bits")
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
-sns.stripplot(data=long, x="n_fit", y="bits", hue="atom", palette=ATOM_COLORS, dodge=True, ax=ax, size=5)
-for a in ATOMS:
-    ax.axhline(getattr(exact, a), color=ATOM_COLORS[a], ls="--", lw=0.9)
+fig, ax = plt.subplots(figsize=(nb.FIG_WIDTH, 3.2))
+for j, a in enumerate(ATOMS):
+    for i, n in enumerate(sizes):
+        g = sens[sens.n_fit == n]
+        ax.scatter(np.full(len(g), i + (j - 1.5) * 0.15), g[a], color=nb.ATOM_COLORS[a], s=22)
+    ax.axhline(getattr(exact, a), color=nb.ATOM_COLORS[a], ls="--", lw=0.9)
+ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
 ax.set_xlabel("fitting rows")
-ax.legend(fontsize=7)
-fig.tight_layout()
+ax.set_ylabel("bits")
+nb.legend_right(ax, handles=[Line2D([], [], color=nb.ATOM_COLORS[a], marker="o", ls="", label=nb.ATOM_LABELS[a])
+                             for a in ATOMS] + [Line2D([], [], color="black", ls="--", label="exact")])
 plt.show()
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 spread = sens.groupby("n_fit")[ATOMS].agg(lambda v: v.max() - v.min()).max(axis=1)
 bias = sens.groupby("n_fit")[ATOMS].mean().sub(pd.Series({a: getattr(exact, a) for a in ATOMS})).abs().max(axis=1)
-glue("sens_spread_small", float(spread.iloc[0]))
-glue("sens_spread_large", float(spread.iloc[-1]))
-glue("sens_bias_large", float(bias.iloc[-1]))
-glue("sens_n_small", int(sizes[0]))
-glue("sens_n_large", int(sizes[-1]))
-glue("sens_n_seeds", int(n_seeds))
+nb.glue_num("sens_spread_small", spread.iloc[0], 3)
+nb.glue_num("sens_spread_large", spread.iloc[-1], 3)
+nb.glue_num("sens_bias_small", bias.iloc[0], 3)
+nb.glue_num("sens_bias_large", bias.iloc[-1], 3)
+nb.glue_num("sens_n_small", sizes[0], 0)
+nb.glue_num("sens_n_large", sizes[-1], 0)
+nb.glue_num("sens_n_seeds", n_seeds, 0)
+nb.glue_num("floor_bits", V.FLOOR_BITS, 2)
 
 # %% [markdown]
 # Across {glue:text}`sens_n_seeds` estimator seeds, the atoms spread by up to
-# {glue:text}`sens_spread_small:.3f` bits with {glue:text}`sens_n_small` fitting rows and
-# {glue:text}`sens_spread_large:.3f` bits with {glue:text}`sens_n_large`; the mean estimate
-# is then at most {glue:text}`sens_bias_large:.3f` bits from the exact atoms
-# ({numref}`fig-sens-n`). Differences between spectra smaller than this are noise.
+# {glue:text}`sens_spread_small` bit with {glue:text}`sens_n_small` fitting rows and
+# {glue:text}`sens_spread_large` bit with {glue:text}`sens_n_large`; the mean estimate is
+# then {glue:text}`sens_bias_small` and {glue:text}`sens_bias_large` bit from the exact
+# atoms at most ({numref}`fig-sens-n`). Differences between spectra smaller than this are
+# noise; the book's verdicts use a floor of {glue:text}`floor_bits` bit
+# ({ref}`sec-verdict-rule`).
 #
 # ## On the zoo: seed, threshold and noise scale
 
-# %% tags=["hide-input"]
-spectra = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device))
-out = spectra[spectra.layer == -1]
+# %% tags=["remove-cell"]
+out = ch.spectra("noise")
 knobs = [k for k in ("seed", "tau", "noise_scale") if k in out.columns and out[k].nunique(dropna=True) > 1]
-if len(out) and knobs:
-    md("The cached runs vary " + ", ".join(f"`{k}`" for k in knobs) + "; each panel below shows how the "
-       "atoms move with it for every model.")
-elif len(out):
-    width = (out[[f"{a}_hi" for a in ATOMS]].to_numpy() - out[[f"{a}_lo" for a in ATOMS]].to_numpy())
-    md("The cached runs use one seed, one threshold and one noise scale, so only the bootstrap intervals speak "
-       f"to the uncertainty here: their median width is {fmt(float(np.nanmedian(width)))} bits over "
-       f"{len(out)} output-layer spectra. Sweeps over $\\tau$ and the noise scale need runs with other probe "
-       "settings (`pidlib run --help`).")
-else:
-    md(no_cache_note("The zoo part of this chapter reads the cached spectra.", "make book-fresh"))
+width = (out[[f"{a}_hi" for a in ATOMS]].to_numpy() - out[[f"{a}_lo" for a in ATOMS]].to_numpy()) if len(out) \
+    else np.array([np.nan])
+nb.glue_num("zoo_ci_width", np.nanmedian(width) if np.isfinite(width).any() else None, 3,
+            missing="not measured (no intervals in the table)")
+nb.glue_num("zoo_n_out", len(out), 0)
+nb.glue_md("zoo_knobs", ", ".join(f"`{k}`" for k in knobs) if knobs else "nothing: one seed, one threshold and one "
+           "noise scale")
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "How the zoo's output-layer atoms (bits) move with each setting the cached runs vary (estimator seed, probe threshold tau, noise scale); one line per model and atom.", "name": "fig-sens-zoo"}}
-if len(out) and knobs:
-    fig, axes = plt.subplots(1, len(knobs), figsize=(4 * len(knobs), 3.2), squeeze=False)
-    for ax, k in zip(axes[0], knobs):
-        g = out.groupby(["model", k])[ATOMS].mean().reset_index().melt(id_vars=["model", k], value_vars=ATOMS,
-                                                                       var_name="atom", value_name="bits")
-        sns.lineplot(data=g, x=k, y="bits", hue="atom", units="model", estimator=None, palette=ATOM_COLORS,
-                     ax=ax, legend=(ax is axes[0][-1]))
+# %% [markdown]
+# The {glue:text}`zoo_n_out` cached output-layer spectra of the paper's probes vary
+# {glue:md}`zoo_knobs`. Their intervals have a median width of {glue:text}`zoo_ci_width`
+# bit. Sweeps over $\tau$ and the noise scale need runs with other probe settings
+# (`pidlib run --help`); when the table has them, a figure below shows how the atoms move.
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "How the zoo's output-layer atoms (bits, coherent spectra) move with each setting the cached runs vary (estimator seed, probe threshold $\\tau$, noise scale); one line per model and atom.", "name": "fig-sens-zoo"}}
+if knobs:
+    fig, axes = nb.grid(len(knobs), ncols=3, height=2.6)
+    for ax, k in zip(axes, knobs):
+        g = out[out.usable].groupby(["model", k])[ATOMS].mean().reset_index()
+        for m, gm in g.groupby("model"):
+            for a in ATOMS:
+                ax.plot(gm[k], gm[a], color=nb.ATOM_COLORS[a], lw=1, marker="o", ms=3)
         ax.set_xlabel(k)
-    fig.tight_layout()
+    axes[0].set_ylabel("bits")
     plt.show()
 
 # %% [markdown]
@@ -133,86 +159,141 @@ if len(out) and knobs:
 # that is drawn anew for every sample. A model that answers confidently from noise gives a
 # $P(Y\mid X_2)$ that varies from sample to sample, and BATCH, which takes the three
 # conditionals as given, counts that variation as information carried by the language
-# source. The table lists what the cached zoo runs give on this task (output layer).
+# source. The cached zoo runs on this task (output layer, paper's probes):
 
-# %% tags=["hide-input"]
-if len(out) and "task" in out.columns and (out.task == "describe").any():
-    cols = [c for c in ["model", "unique1", "unique2", "redundancy", "synergy", "accuracy",
-                        "accuracy_language_only"] if c in out.columns]
-    desc = out[out.task == "describe"][cols].sort_values("model").reset_index(drop=True)
-    display(desc.round(3))
-    share_u1 = float((desc.unique1 >= desc[["unique2", "redundancy", "synergy"]].max(axis=1)).mean())
-    md(f"On the constant-question task U1 is the largest atom for {fmt(100 * share_u1, 0)} % of the "
-       f"{len(desc)} zoo models; the median U2 is {fmt(float(desc.unique2.median()))} bits although the "
-       "question carries none. Read U2 and R of any model whose language-only probe answers confidently "
-       "without an image with this artifact in mind.")
+# %% tags=["remove-cell"]
+desc = out[out.task == "describe"].sort_values("model") if len(out) else out
+if len(desc):
+    du = desc[desc.usable]
+    nb.glue_num("desc_n", len(desc), 0)
+    nb.glue_num("desc_usable", len(du), 0)
+    nb.glue_num("desc_u1_top", int((du.unique1 >= du[["unique2", "redundancy", "synergy"]].max(axis=1)).sum()), 0)
+    nb.glue_num("desc_I2_median", desc.I2.median(), 3)
 else:
-    md(no_cache_note("This section reads the cached zoo spectra of the `describe` task.", "make book-fresh"))
+    for k in ("desc_n", "desc_usable", "desc_u1_top", "desc_I2_median"):
+        nb.glue_num(k, None)
+
+# %% tags=["remove-input"]
+if len(desc):
+    cols = ["model", *ATOMS, "I2", "accuracy", "accuracy_language_only"]
+    display(nb.table(desc[[c for c in cols if c in desc.columns]],
+                     units={**{a: "bit" for a in ATOMS}, "I2": "bit"}, digits=3,
+                     caption="The constant-question task (atoms unclipped):"))
+else:
+    nb.md(nb.no_cache_note("This section reads the cached zoo spectra of the `describe` task."))
 
 # %% [markdown]
+# The question carries nothing, yet the median $I(X_2;Y)$ of the language-only probe is
+# {glue:text}`desc_I2_median` bit; {glue:text}`desc_usable` of the
+# {glue:text}`desc_n` spectra are coherent, and $U_1$ is the largest atom in
+# {glue:text}`desc_u1_top` of them. Read $U_2$ and $R$ of any model whose language-only
+# probe answers confidently without an image with this artifact in mind.
+#
 # ## What replaces the missing input
 #
 # The artifact above is one case of a general one: the unimodal probes stand in for
-# $P(Y\mid X_1)$ and $P(Y\mid X_2)$, and what stands in for the removed input decides
-# the atoms. The fresh runs probe every final zoo model three ways (`pidlib run`): the
+# $P(Y\mid X_1)$ and $P(Y\mid X_2)$, and what stands in for the removed input decides the
+# atoms. The fresh runs probe every final zoo model three ways (`pidlib run`): the
 # paper's single noise draw, eight noise draws averaged (`--noise-draws 8`), and eight
-# *donors* -- other samples' questions or pictures -- averaged (`--donors 8`).
+# *donors*, other samples' questions or pictures, averaged (`--donors 8`).
 
-# %% tags=["hide-input"]
-allp = add_derived(get_spectra(source, models, datasets, n_samples=n_samples, seed=seed, device=device, probes=None))
-if "probes" not in allp.columns:
-    allp["probes"] = "noise"
-allp["probes"] = allp["probes"].fillna("noise")
-cmp_ = allp[(allp.layer == -1) & (allp.task != "all")]
-if "kind" in cmp_.columns:
-    cmp_ = cmp_[cmp_.kind.fillna("member") == "member"]
-kinds = [p for p in ("noise", "noise8", "donors8") if p in set(cmp_.probes)]
+# %% tags=["remove-cell"]
+cmp_ = ch.spectra(probes=None)
+kinds = [k for k in ch.probe_kinds]
+mean_rows = []
+for (t, k), g in (cmp_.groupby(["task", "probes"]) if len(cmp_) else []):
+    gu = g[g.usable]
+    mean_rows.append({"task": t, "probes": nb.probe_label(k, short=True), "coherent": f"{len(gu)} of {len(g)}",
+                      **{a: gu[a].mean() if len(gu) else np.nan for a in ATOMS},
+                      "total": g.total.mean()})
+means = pd.DataFrame(mean_rows)
+
+# %% tags=["remove-input"]
 if len(kinds) > 1:
-    mean_tbl = (cmp_[cmp_.probes.isin(kinds)].groupby(["task", "probes"])[ATOMS + ["total"]].mean()
-                .round(3).reset_index())
-    md("Mean atoms (bits) over the final zoo models, per task family and kind of probe:")
-    display(mean_tbl)
-    desc_u2 = cmp_[cmp_.task == "describe"].groupby("probes").unique2.median()
-    red_ = cmp_[cmp_.task == "describe"].groupby("probes").redundancy.median()
-    if {"noise", "donors8"} <= set(desc_u2.index):
-        md(f"On the constant-question `describe` task the median R falls from {fmt(float(red_['noise']))} bits "
-           f"(one noise draw) to {fmt(float(red_['donors8']))} bits with donor probes, and the median U2 is "
-           f"{fmt(float(desc_u2['donors8']))} bits with donors (the question carries none). The method chapter's "
-           "end-to-end table counts, per kind of probe, how often the designed atom comes out on top.")
+    display(nb.table(means, units={**{a: "bit" for a in ATOMS}, "total": "bit"}, digits=3, model_col=None,
+                     missing={a: "all incoherent" for a in ATOMS}, max_rows=15,
+                     caption="Mean atoms of the final zoo models over their coherent spectra, per task family and "
+                             "kind of probe (the total over all spectra):"))
 else:
-    md(no_cache_note("This comparison needs cached runs with more than one kind of probe.", "make book-fresh"))
+    nb.md(nb.no_cache_note("This comparison needs cached runs with more than one kind of probe."))
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean atoms (bits) of the final zoo models per task family (columns), for the three ways of replacing the missing input (rows: one noise draw as in the paper, eight noise draws averaged, eight donor samples averaged).", "name": "fig-sens-probes"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean spectra (bits) of the final zoo models per task family (panels) for each way of replacing the missing input (bars): one noise draw as in the paper, eight noise draws averaged, eight donor samples averaged. Stacked atoms average the coherent spectra; a grey hatched bar (the mean total) marks a kind of probe whose spectra are all incoherent on that task.", "name": "fig-sens-probes"}}
 if len(kinds) > 1:
-    long = cmp_[cmp_.probes.isin(kinds)].melt(id_vars=["model", "task", "probes"], value_vars=ATOMS,
-                                               var_name="atom", value_name="bits")
-    g = sns.catplot(data=long, x="atom", y="bits", hue="atom", col="task", row="probes", kind="bar",
-                    palette=ATOM_COLORS, errorbar=None, height=1.9, aspect=1.0, legend=False,
-                    order=ATOMS, hue_order=ATOMS, row_order=kinds)
-    g.set_xticklabels(["R", "U1", "U2", "S"])
-    g.set_titles("{col_name} | {row_name}", size=8)
-    g.set_axis_labels("", "bits")
+    tasks = sorted(cmp_.task.unique())
+    fig, axes = nb.grid(len(tasks), ncols=3, height=2.4)
+    for ax, t in zip(axes, tasks):
+        rows_, labels = [], []
+        for k in kinds:
+            g = cmp_[(cmp_.task == t) & (cmp_.probes == k)]
+            if g.empty:
+                continue
+            gu = g[g.usable]
+            src = gu if len(gu) else g
+            rows_.append({**src[ATOMS + ["total"]].mean().to_dict(), "usable": bool(len(gu)), "coherent": bool(len(gu))})
+            labels.append(nb.probe_label(k, short=True))
+        nb.spectrum_bars(ax, pd.DataFrame(rows_), labels)
+        ax.set_title(t)
+        ax.tick_params(axis="x", labelsize=9)
+    nb.legend_below(fig, nb.atom_handles(), ncol=3)
     plt.show()
 
 # %% [markdown]
 # ## Limitations
 #
 # - **Correlation is not causation.** The atoms are computed from the model's own
-#   predictions; their rank correlation with accuracy across models (Findings 1–2) says
-#   that better models tend to have more synergy on some tasks, not that synergy causes
-#   accuracy. $D_\text{vision}$ is an intervention on the input, not on the mechanism.
-#   With a few zoo models a rank correlation is fragile: read the bootstrap intervals.
+#   predictions; their rank correlation with accuracy across models ({ref}`ch-regimes`)
+#   says that better models tend to have more synergy on some tasks, not that synergy
+#   causes accuracy. $D_\text{vision}$ is an intervention on the input, not on the
+#   mechanism. With a few zoo models a rank correlation is fragile: read the intervals
+#   and the permutation p-values.
 # - **The probes are proxies.** $P(Y\mid X_1)$ and $P(Y\mid X_2)$ come from inputs with
-#   one modality replaced by calibrated noise, not from natural unimodal inputs. The three
-#   probes need not be marginals of one joint distribution; a negative *raw* atom (kept in
-#   every table) is the symptom, and a constant question can still show language
-#   information (see the sections above). Donor probes are closer to the definition but
-#   assume the two inputs independent; where they are not (a question that restates the
-#   picture), they pair inputs that never occur together.
+#   one modality replaced, not from natural unimodal inputs. The three probes need not be
+#   marginals of one joint distribution; an incoherent spectrum is the symptom, and a
+#   constant question can still show language information (see above). Donor probes are
+#   closer to the definition {eq}`eq-marginal-probe` but assume the two inputs
+#   independent; where they are not (a question that restates the picture), they pair
+#   inputs that never occur together.
 # - **A finite target.** PID needs a finite $Y$: the method is confined to multiple-choice
 #   questions with at most four options here.
-# - **The estimator has a floor.** BATCH works on minibatches of 256 rows; even with the
-#   optimal coupling plugged in, estimates are a few hundredths of a bit off.
+# - **The estimator has a floor.** BATCH works on minibatches of 256 rows and a fixed
+#   budget of optimizer steps; differences below its validation error are not findings.
 # - **The miniature is not the paper.** The zoo's models are tiny and trained on a
 #   synthetic world; where they agree with the paper this shows the analysis behaves as
 #   described, not that the paper's models behave the same way.
+#
+# ## Exercises
+#
+# ```{exercise}
+# :label: ex-sens-seeds
+# Rerun this chapter with more estimator seeds,
+# `papermill notebooks/09_sensitivity.ipynb out.ipynb -p n_seeds 8`. Does the spread
+# across seeds at the smallest sample size grow, shrink or stay? What does that say about
+# a single spectrum computed with one seed?
+# ```
+#
+# ```{solution} ex-sens-seeds
+# :class: dropdown
+# The spread is the range over seeds, so with more seeds it can only stay or grow, towards
+# the width of the estimator's seed-to-seed distribution at that sample size. A spectrum
+# from one seed is one draw from that distribution: two spectra that differ by less than
+# the spread can swap order with another seed. This is why the book compares differences
+# with a noise floor, not with zero.
+# ```
+#
+# ```{exercise}
+# :label: ex-sens-describe
+# In the `describe` family the question is a constant. Which atoms should an *exact*
+# PID with respect to the world's generating variables give for a model that answers
+# every `describe` sample correctly? Compare with the table of the constant-question
+# section.
+# ```
+#
+# ```{solution} ex-sens-describe
+# :class: dropdown
+# The question variable takes one value, so $I(X_2;Y) = 0$, hence $R = U_2 = 0$ by
+# {eq}`eq-pid`, and with $X_2$ constant $I(X_1,X_2;Y) = I(X_1;Y)$, so $S = 0$: all the
+# information, $\log_2 4 = 2$ bits for a perfect model on four balanced colours, is $U_1$
+# (the world chapter computes exactly this for the correct answer, {ref}`ch-world`). Any
+# $U_2$ or $R$ in the table comes from the probes, not from the model's use of the
+# question.
+# ```

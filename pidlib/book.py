@@ -28,6 +28,7 @@ import concurrent.futures as cf
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,13 +130,15 @@ def inputs_digest(root: Path) -> str:
 
 
 def _mark_injected(nb_path: Path) -> None:
-    """Collapse papermill's injected-parameters cell in the rendered book (input hidden)."""
+    """Remove papermill's injected-parameters cell from the rendered book (tag it
+    ``remove-cell``): the chapter states its parameters in prose, and the executed
+    ``.ipynb`` offered for download keeps the cell."""
     nb = json.loads(nb_path.read_text())
     changed = False
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            cell["metadata"]["tags"] = tags + ["hide-input"]
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell["metadata"]["tags"] = [t for t in tags if t != "hide-input"] + ["remove-cell"]
             changed = True
     if changed:
         nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
@@ -221,13 +224,116 @@ def check_offline_assets(html: Path) -> list[str]:
     problems = []
     if not (html / "_static" / "mathjax" / "tex-chtml.js").exists():
         problems.append("_static/mathjax/tex-chtml.js missing (sphinx-mathjax-offline did not copy MathJax)")
-    import re
     pat = re.compile(r"""<(?:script|link|img)\b[^>]*?\b(?:src|href)\s*=\s*["'](https?:)?//""", re.I)
     for page in sorted(html.rglob("*.html")):
         text = page.read_text(errors="replace")
         for m in pat.finditer(text):
             problems.append(f"{page.relative_to(html)}: remote asset {text[m.start():m.start() + 120]!r}")
     return problems
+
+
+#: Width (CSS px) of the text column of sphinx-book-theme 1.3 in a 1280 px window, as
+#: measured by ``tools/check_html.py`` (``article.bd-article`` less its padding). Figures
+#: must be at least :data:`FIGURE_DENSITY` times wider in pixels to stay sharp on a
+#: high-density screen.
+COLUMN_PX = 676
+FIGURE_DENSITY = 1.5
+#: Text that must not appear in a rendered table cell: a bare missing value, or a path
+#: into the zoo's files where a model name belongs.
+BAD_CELL = re.compile(r"(?<![A-Za-z])(NaN|nan|<NA>|NaT)(?![A-Za-z])|data/zoo/")
+
+
+def _png_width(path: Path) -> int | None:
+    """Pixel width of a PNG file from its header (None for other formats)."""
+    try:
+        head = path.open("rb").read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
+        return None
+    return int.from_bytes(head[16:20], "big")
+
+
+def _is_content(tag) -> bool:
+    """A block a reader sees as page content (for the first-element check)."""
+    name = tag.name
+    classes = set(tag.get("class") or [])
+    if name in ("p", "ul", "ol", "dl", "table", "figure", "img", "pre", "blockquote", "details",
+                "h2", "h3", "h4", "h5", "h6", "button"):
+        return True
+    return name == "div" and bool(classes & {"cell", "admonition", "math", "output", "sd-card", "dropdown"})
+
+
+def _toggle_kind(tag) -> str | None:
+    """"a code toggle" / "a code cell" when ``tag`` (the first content block) is one."""
+    classes = set(tag.get("class") or [])
+    if tag.name in ("details", "button") or "toggle-button" in classes or "dropdown" in classes:
+        return "a code toggle" if (tag.select_one(".cell_input") or "hide" in classes
+                                   or tag.find_parent(class_="cell")) else None
+    if tag.name == "div" and "cell" in classes:
+        if tag.find("details") is not None or "tag_hide-input" in classes:
+            return "a code toggle"
+        if tag.select_one(".cell_input") is not None:
+            return "a code cell"
+    return None
+
+
+def first_content_problem(article) -> str | None:
+    """Why the first thing after the page title is not prose (None when it is).
+
+    The page's first ``h1`` (and the anchors beside it) is skipped; the first content
+    block after it must not be a code toggle ("Show code cell source") or a code cell.
+    """
+    h1 = article.find("h1")
+    for tag in article.find_all(True):
+        if h1 is not None and (tag is h1 or h1 in tag.parents):
+            continue
+        if tag.name == "div" and set(tag.get("class") or []) & {"cell"}:
+            kind = _toggle_kind(tag)
+            return f"the first element after the title is {kind}" if kind else None
+        if _is_content(tag):
+            kind = _toggle_kind(tag)
+            return f"the first element after the title is {kind}" if kind else None
+    return None
+
+
+def page_problems(page: Path, html: Path, column_px: int = COLUMN_PX) -> list[str]:
+    """Static checks of one built page: tables without NaN or zoo paths, figures sharp at
+    the column width, prose (not a code toggle) first."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page.read_text(errors="replace"), "html.parser")
+    article = soup.select_one("article.bd-article") or soup.find("main") or soup.body or soup
+    rel = page.relative_to(html)
+    problems = []
+    for t, table in enumerate(article.find_all("table")):
+        for cell in table.find_all(["td", "th"]):
+            text = cell.get_text(" ", strip=True)
+            m = BAD_CELL.search(text)
+            if m:
+                problems.append(f"{rel}: table {t + 1} has a cell {text[:60]!r} ({m.group(0)!r}: say why a value "
+                                f"is missing, name models by their short name)")
+                break
+    need = FIGURE_DENSITY * column_px
+    for img in article.select("figure img, div.cell_output img, div.output img"):
+        src = img.get("src", "")
+        if not src or src.startswith(("data:", "http:", "https:")):
+            continue
+        width = _png_width((page.parent / src).resolve())
+        if width is not None and width < need:
+            problems.append(f"{rel}: figure {src} is {width} px wide, under {FIGURE_DENSITY} x the "
+                            f"{column_px} px text column ({need:.0f} px)")
+    why = first_content_problem(article)
+    if why:
+        problems.append(f"{rel}: {why}")
+    return problems
+
+
+def check_pages(html: Path, column_px: int = COLUMN_PX) -> list[str]:
+    """:func:`page_problems` of every chapter page (``book/``, ``notebooks/``) of a build."""
+    html = Path(html)
+    pages = sorted(p for sub in ("book", "notebooks") for p in (html / sub).glob("*.html"))
+    return [p for page in pages for p in page_problems(page, html, column_px)]
 
 
 def build(fresh: bool = False, jobs: int = 2, timeout: int = 1800, only=None, execute: bool = True,
@@ -262,9 +368,9 @@ def build(fresh: bool = False, jobs: int = 2, timeout: int = 1800, only=None, ex
         shutil.rmtree(root / "_build" / "html")
     rc = build_html(staging, root, strict=strict)
     html = root / "_build" / "html"
-    problems = check_offline_assets(html) if rc == 0 else []
+    problems = (check_offline_assets(html) + check_pages(html)) if rc == 0 else []
     for p in problems:
-        print("offline check:", p, file=sys.stderr)
+        print("page check:", p, file=sys.stderr)
     t2 = time.perf_counter()
     print(f"book: notebooks {t1 - t0:.1f} s, html {t2 - t1:.1f} s, total {t2 - t0:.1f} s -> {html}/index.html")
     return 1 if (failed or rc or problems) else 0

@@ -42,7 +42,19 @@ def test_mathjax_offline_extension_sets_local_path():
 
 def test_toc_notebooks_in_order():
     nbs = [p.stem for p in book.toc_notebooks(ROOT)]
-    assert nbs[0] == "01_five_distributions" and nbs[-1] == "10_reproducing"
+    assert nbs[0] == "00_at_a_glance" and nbs[1] == "01_five_distributions" and nbs[-1] == "10_reproducing"
+
+
+def test_config_has_citations_and_exercises():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert "sphinx_exercise" in cfg["sphinx"]["extra_extensions"]
+    bib = ROOT / cfg["bibtex_bibfiles"][0]
+    text = bib.read_text()
+    for key in ("williams2010nonnegative", "bertschinger2014quantifying", "liang2023quantifying", "pidlvlm2026",
+                "nostalgebraist2020logitlens", "belrose2023tunedlens"):
+        assert f"{{{key}," in text, key
+    toc = (ROOT / "_toc.yml").read_text()
+    assert "book/references" in toc
 
 
 def test_offline_asset_check_catches_cdn(tmp_path):
@@ -68,3 +80,14 @@ def test_strict_build_from_executed_notebooks():
     page = (html / "notebooks" / "01_five_distributions.html").read_text()
     assert "unpkg.com" not in page and "cdn.jsdelivr" not in page
     assert "_static/mathjax/tex-chtml.js" in page
+    # Teaching apparatus: exercises with solutions, numbered equations, citations.
+    assert page.count('class="exercise admonition') >= 3 and "solution" in page
+    assert 'id="equation-eq-pid"' in page and 'href="#equation-eq-broja"' in page
+    refs = (html / "book" / "references.html").read_text()
+    for name in ("Williams", "Bertschinger", "Liang", "nostalgebraist", "Belrose", "2603.29676"):
+        assert name in refs, name
+    # The scoreboard is pasted at the start of the book.
+    intro = (html / "book" / "intro.html").read_text()
+    assert "pidlib-scoreboard" in intro and "exact reference" in intro
+    # The page checks of `make book` pass on the built book.
+    assert book.check_pages(html) == []

@@ -437,7 +437,7 @@ def test_non_file_format_and_loader_without_limit(tmp_path):
 
 
 def test_world_format_through_load_dataset():
-    pytest.importorskip("pidlib.world")
+    import pidlib.world  # noqa: F401  (a failure to import is a failure, not a skip)
     ds = load_dataset("world:all?n=3&seed=0&split=eval")
     assert len(ds) == 3 and all(isinstance(s, MCSample) for s in ds)
     assert ds[0].load_image().mode == "RGB" and format_question(ds[0]).startswith("Question: ")

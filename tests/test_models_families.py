@@ -447,7 +447,7 @@ def test_gemma3_through_its_processor():
 @torch.no_grad()
 def test_classroom_zoo_processor_works_with_the_llava_adapter():
     """The zoo's LlavaProcessor (word-level tokenizer, chat template) through prepare()."""
-    zoo = pytest.importorskip("pidlib.zoo.model")
+    import pidlib.zoo.model as zoo
     from pidlib.world import make_samples
 
     proc = zoo.make_processor()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import jupytext
@@ -104,9 +105,65 @@ def test_figures_have_captions(ipynb):
         if "plt.show()" in src:
             fig = c["metadata"].get("mystnb", {}).get("figure", {})
             assert fig.get("caption") and fig.get("name"), f"{ipynb.name} cell {i}: figure without caption/name"
-        if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", []):
-            tags = set(c["metadata"].get("tags", []))
-            assert tags & {"hide-input", "remove-input", "remove-cell"}, f"{ipynb.name} cell {i}: plumbing not hidden"
+
+
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+def test_visible_code_is_narrated(ipynb):
+    """A code cell the reader sees (no hide/remove tag) follows a Markdown cell that
+    introduces it; the parameters cell is removed from the book."""
+    nb = json.loads(ipynb.read_text())
+    for i, c in enumerate(nb["cells"]):
+        if c["cell_type"] != "code":
+            continue
+        tags = set(c["metadata"].get("tags", []))
+        if "parameters" in tags:
+            assert "remove-cell" in tags, f"{ipynb.name}: the parameters cell shows in the book"
+            continue
+        if not tags & {"hide-input", "remove-input", "remove-cell"}:
+            assert i > 0 and nb["cells"][i - 1]["cell_type"] == "markdown", \
+                f"{ipynb.name} cell {i}: visible code without narration before it"
+            long = [line for line in "".join(c["source"]).splitlines() if len(line) > 72]
+            assert not long, f"{ipynb.name} cell {i}: visible lines over 72 characters scroll sideways: {long}"
+
+
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_opens_with_a_question_and_an_overview(ipynb):
+    nb = json.loads(ipynb.read_text())
+    first = nb["cells"][0]
+    assert first["cell_type"] == "markdown", f"{ipynb.name}: the first cell is not prose"
+    text = "".join(first["source"])
+    title = next(line for line in text.splitlines() if line.startswith("# "))
+    assert title.rstrip().endswith("?"), f"{ipynb.name}: title {title!r} is not a question"
+    assert ":::{admonition} In this chapter" in text, f"{ipynb.name}: no overview of what the reader will learn"
+    # The parameters cell comes after the opening prose (no code toggle first on the page).
+    assert nb["cells"][1]["cell_type"] == "code" and "parameters" in nb["cells"][1]["metadata"].get("tags", [])
+
+
+def test_exercises_where_named():
+    for stem in ("01_five_distributions", "02_method", "09_sensitivity"):
+        text = (NB_DIR / f"{stem}.py").read_text()
+        n_ex = text.count("```{exercise}")
+        n_sol = text.count("```{solution}") + text.count("```{solution-start}")
+        assert n_ex >= 2 and n_sol == n_ex, (stem, n_ex, n_sol)
+
+
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+def test_prose_is_not_built_in_python(ipynb):
+    """Sentences live in Markdown cells with glued values: no f-string Markdown output."""
+    nb = json.loads(ipynb.read_text())
+    for i, c in enumerate(nb["cells"]):
+        if c["cell_type"] == "code":
+            src = "".join(c["source"])
+            assert not re.search(r"\bmd\(\s*f[\"']", src), f"{ipynb.name} cell {i}: md(f'...') builds prose in Python"
+
+
+def test_atom_columns_are_read_through_the_accessor():
+    """No notebook reads the raw_* columns or computes shares itself (the schema lives in
+    pidlib.analysis.verdicts.read_atoms)."""
+    for py in NB_DIR.glob("*.py"):
+        text = py.read_text()
+        assert "raw_" not in text, py.name
+        assert "add_derived" not in text, py.name
 
 
 def test_toc_lists_every_notebook_and_page():

@@ -49,7 +49,7 @@ def test_reload_by_path(saved):
 
 
 def test_prompt_matches_probe_adapter(saved):
-    models = pytest.importorskip("pidlib.models")
+    import pidlib.models as models
     _, _, path = saved
     adapter = models.load_adapter(str(path))
     assert adapter.family == "llava"

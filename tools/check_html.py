@@ -8,7 +8,16 @@ For every chapter page (``book/*.html``, ``notebooks/*.html``) of a Jupyter Book
 - every math element was typeset by MathJax (one ``mjx-container`` per ``.math``
   element, no ``mjx-merror``), and MathJax itself came from the build;
 - no network request failed, none went anywhere but the local server serving the
-  build (no CDN), and no JavaScript exception was thrown.
+  build (no CDN), and no JavaScript exception was thrown;
+- every figure is sharp: its natural pixel width is at least 1.5 x the text column's
+  width in CSS pixels (the column is measured in a 1280 px window);
+- no rendered table shows a bare ``NaN`` (or ``nan``, ``<NA>``) or a ``data/zoo/`` path,
+  and no table or displayed equation is wider than the text column (nothing clipped on
+  the right);
+- the first visible element after the page title is prose, not a code toggle ("Show
+  code cell source") or a code cell.
+
+With ``--screenshots DIR`` every page is also saved as a full-page PNG at 1280 px.
 
 The build is served on 127.0.0.1 by a throw-away HTTP server; Chromium is driven over
 the DevTools protocol with a minimal WebSocket client from the standard library only.
@@ -17,6 +26,7 @@ Usage::
 
     python tools/check_html.py [_build/html] [--chromium PATH] [--json report.json]
                                [--min-figures notebooks/01_five_distributions=2 ...]
+                               [--screenshots DIR] [--pages notebooks/03_task_regimes.html ...]
 
 Exit status 0 when every page passes, 1 otherwise, 2 when Chromium cannot be found.
 """
@@ -179,16 +189,56 @@ class DevTools:
 PAGE_PROBE = r"""
 (() => {
   const main = document.querySelector('main') || document.body;
+  const article = document.querySelector('article.bd-article') || main;
+  const acs = getComputedStyle(article);
+  const column = article.clientWidth - parseFloat(acs.paddingLeft || 0) - parseFloat(acs.paddingRight || 0);
+  const colRight = article.getBoundingClientRect().left + article.clientWidth - parseFloat(acs.paddingRight || 0);
   const imgs = Array.from(main.querySelectorAll('img')).map(i => ({src: i.getAttribute('src'),
       ok: i.complete && i.naturalWidth > 0}));
+  const figs = Array.from(main.querySelectorAll('figure img, .cell_output img, .output img')).map(i => ({
+      src: i.getAttribute('src'), natural: i.naturalWidth, shown: i.getBoundingClientRect().width}));
   const maths = main.querySelectorAll('.math').length;
   const typeset = main.querySelectorAll('mjx-container').length;
   const errors = main.querySelectorAll('mjx-merror').length;
   const raw = Array.from(main.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container')).length;
+  const bad = /(^|[^A-Za-z])(NaN|nan|<NA>|NaT)([^A-Za-z]|$)|data\/zoo\//;
+  const tables = Array.from(article.querySelectorAll('table')).map((t, k) => {
+    const cells = Array.from(t.querySelectorAll('td, th')).map(c => c.textContent.trim());
+    const hit = cells.find(c => bad.test(c));
+    const r = t.getBoundingClientRect();
+    // A table inside a closed <details> is not laid out; measure it only when shown.
+    return {index: k + 1, bad: hit === undefined ? null : hit.slice(0, 60),
+            overflow: r.width > 0 ? Math.round(r.right - colRight) : 0};
+  });
+  const visible = e => { const r = e.getBoundingClientRect(); const cs = getComputedStyle(e);
+      return r.width > 0 && r.height > 0 && cs.visibility !== 'hidden' && cs.display !== 'none'; };
+  const isContent = e => e.matches('p, ul, ol, dl, table, figure, img, pre, blockquote, details, button, '
+      + 'h2, h3, h4, h5, h6, div.cell, div.admonition, div.math, div.output, div.sd-card');
+  const toggleKind = e => {
+    if (e.matches('div.cell')) {
+      if (e.querySelector('details') || e.classList.contains('tag_hide-input')) return 'a code toggle';
+      const inp = e.querySelector('.cell_input');
+      if (inp && visible(inp)) return 'a code cell';
+      return null;
+    }
+    if (e.matches('details, button.toggle-button, .toggle-button') && (e.closest('.cell') ||
+        e.querySelector('.cell_input') || e.classList.contains('hide'))) return 'a code toggle';
+    return null;
+  };
+  const wideMath = Array.from(article.querySelectorAll('div.math')).filter(
+      e => e.scrollWidth > e.clientWidth + 2).map(e => e.textContent.trim().slice(0, 50));
+  let first = null;
+  const h1 = article.querySelector('h1');
+  for (const e of article.querySelectorAll('*')) {
+    if (h1 && (e === h1 || h1.contains(e))) continue;
+    if (!visible(e)) continue;
+    if (e.matches('div.cell') || isContent(e)) { first = toggleKind(e); break; }
+  }
   return {title: document.title, images: imgs, math: maths, typeset: typeset, math_errors: errors,
           untypeset: raw, mathjax: !!(window.MathJax && window.MathJax.version),
           mathjax_version: window.MathJax ? window.MathJax.version : null,
-          figures: main.querySelectorAll('figure img, .cell_output img').length};
+          figures: figs.length, figure_sizes: figs, column: column, tables: tables, first_toggle: first,
+          wide_math: wideMath};
 })()
 """
 
@@ -209,6 +259,8 @@ WAIT_MATHJAX = r"""
 def chapter_pages(html: Path) -> list[str]:
     """Relative paths of the chapter pages of a build."""
     pages = sorted(str(p.relative_to(html)) for sub in ("book", "notebooks") for p in (html / sub).glob("*.html"))
+    if (html / "index.html").exists() and not pages:
+        pages = ["index.html"]
     return pages
 
 
@@ -250,7 +302,51 @@ def launch(chromium: str, user_dir: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("chromium did not report a DevTools endpoint: " + "".join(lines[-20:]))
 
 
-def check_page(dt: DevTools, base: str, page: str, min_figures: int = 0) -> dict:
+#: Width of the window every page is checked (and screenshotted) in, CSS px.
+WINDOW_WIDTH = 1280
+#: A figure's natural width must be at least this times the text column's width.
+FIGURE_DENSITY = 1.5
+
+
+def screenshot(dt: DevTools, path: Path) -> None:
+    """Save the whole page (at the window's width) as a PNG: the window is stretched to
+    the page's height for the capture, then restored."""
+    h = dt.evaluate("Math.ceil(Math.max(document.documentElement.scrollHeight, document.body.scrollHeight))")
+    h = max(int(h or 1), 1)
+    dt.call("Emulation.setDeviceMetricsOverride", {"width": WINDOW_WIDTH, "height": h,
+                                                   "deviceScaleFactor": 1, "mobile": False})
+    time.sleep(0.3)
+    try:
+        shot = dt.call("Page.captureScreenshot", {"format": "png"}, timeout=120)
+    finally:
+        dt.call("Emulation.setDeviceMetricsOverride", {"width": WINDOW_WIDTH, "height": 900,
+                                                       "deviceScaleFactor": 1, "mobile": False})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def layout_problems(info: dict) -> list[str]:
+    """Figure sharpness, table contents and width, first element: problems of one page."""
+    problems = []
+    column = info.get("column") or 0
+    need = FIGURE_DENSITY * column
+    for f in info.get("figure_sizes", []):
+        if f["natural"] and f["natural"] < need:
+            problems.append(f"figure {f['src']} is {f['natural']} px wide, under {FIGURE_DENSITY} x the "
+                            f"{column:.0f} px text column ({need:.0f} px)")
+    for t in info.get("tables", []):
+        if t["bad"] is not None:
+            problems.append(f"table {t['index']} shows {t['bad']!r} (a bare missing value or a data/zoo/ path)")
+        if t["overflow"] > 1:
+            problems.append(f"table {t['index']} is {t['overflow']} px wider than the text column (clipped)")
+    for m in info.get("wide_math", []):
+        problems.append(f"equation wider than the text column (scrolls sideways): {m!r}")
+    if info.get("first_toggle"):
+        problems.append(f"the first visible element after the title is {info['first_toggle']}")
+    return problems
+
+
+def check_page(dt: DevTools, base: str, page: str, min_figures: int = 0, shots: Path | None = None) -> dict:
     """Load one page and return its check record (``problems`` empty when it passes)."""
     dt.events.clear()
     dt.call("Page.navigate", {"url": base + page})
@@ -300,14 +396,18 @@ def check_page(dt: DevTools, base: str, page: str, min_figures: int = 0) -> dict
     mathjax_urls = [u for u in requests.values() if "mathjax" in u.lower()]
     if info["math"] and not any(u.startswith(base) for u in mathjax_urls):
         problems.append("MathJax was not served from the build")
+    problems += layout_problems(info)
+    if shots is not None:
+        screenshot(dt, shots / (page[:-5].replace("/", "__") + ".png"))
     return {"page": page, "title": info["title"], "images": len(info["images"]), "figures": info["figures"],
             "math": info["math"], "typeset": info["typeset"], "requests": len(requests),
-            "mathjax_version": info["mathjax_version"], "problems": problems}
+            "column": info["column"], "mathjax_version": info["mathjax_version"], "problems": problems}
 
 
 def check_build(html: str | Path, chromium: str, min_figures: dict[str, int] | None = None,
-                pages: list[str] | None = None) -> list[dict]:
-    """Check every chapter page of a build; one record per page."""
+                pages: list[str] | None = None, screenshots: str | Path | None = None) -> list[dict]:
+    """Check every chapter page of a build (in a 1280 px window); one record per page.
+    With ``screenshots``, save a full-page PNG of each page in that folder."""
     html = Path(html).resolve()
     if not (html / "index.html").exists():
         raise FileNotFoundError(f"{html}: no index.html (build the book first: make book)")
@@ -326,9 +426,12 @@ def check_build(html: str | Path, chromium: str, min_figures: dict[str, int] | N
         for domain in ("Page", "Network", "Runtime"):
             dt.call(f"{domain}.enable")
         dt.call("Network.setCacheDisabled", {"cacheDisabled": True})
+        dt.call("Emulation.setDeviceMetricsOverride", {"width": WINDOW_WIDTH, "height": 900,
+                                                       "deviceScaleFactor": 1, "mobile": False})
+        shots = Path(screenshots) if screenshots else None
         for page in pages:
             key = page[:-5] if page.endswith(".html") else page
-            records.append(check_page(dt, base, page, min_figures.get(key, 0)))
+            records.append(check_page(dt, base, page, min_figures.get(key, 0), shots))
         ws.close()
     finally:
         proc.terminate()
@@ -348,6 +451,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the per-page records to this file")
     ap.add_argument("--min-figures", nargs="*", default=[], metavar="PAGE=N",
                     help="require at least N figure images on PAGE (e.g. notebooks/01_five_distributions=2)")
+    ap.add_argument("--screenshots", default=None, metavar="DIR",
+                    help="save a full-page PNG of every page (1280 px wide) in DIR")
+    ap.add_argument("--pages", nargs="*", default=None, help="check only these pages (default: every chapter)")
     args = ap.parse_args(argv)
     chromium = find_chromium(args.chromium)
     if chromium is None:
@@ -357,7 +463,7 @@ def main(argv=None) -> int:
     for item in args.min_figures:
         page, _, n = item.partition("=")
         mins[page.removesuffix(".html")] = int(n)
-    records = check_build(args.html, chromium, mins)
+    records = check_build(args.html, chromium, mins, pages=args.pages, screenshots=args.screenshots)
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=2))
     bad = 0

@@ -91,18 +91,12 @@ def zoo_regime(task: str) -> str:
     the ``unique2`` family (``knowledge``) is knowledge-driven like Reefknot and PMC-VQA;
     other families have no analogue in the paper (``"other"``).
     """
-    try:
-        from pidlib.world.tasks import DOMINANT_ATOM
-    except ImportError:  # pragma: no cover
-        DOMINANT_ATOM = {}
+    from pidlib.world.tasks import DOMINANT_ATOM
     atom = DOMINANT_ATOM.get(str(task).split(":")[-1])
     return {"synergy": "synergy-driven", "unique2": "knowledge-driven"}.get(atom, "other")
 
 
 def designed_atom(task: str) -> str | None:
     """The atom a classroom-world task family was designed to make dominant (or None)."""
-    try:
-        from pidlib.world.tasks import DOMINANT_ATOM
-    except ImportError:  # pragma: no cover
-        return None
+    from pidlib.world.tasks import DOMINANT_ATOM
     return DOMINANT_ATOM.get(str(task).split(":")[-1])

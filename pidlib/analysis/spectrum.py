@@ -11,9 +11,10 @@ turns one run's rows into spectra:
   eval rows, for the model's output and (with ``layers``) every logit-lens layer;
 * with K > 1 draws per unimodal probe, the finite-K Monte Carlo bias is removed by the
   split-half (jackknife) correction :func:`split_half`;
-* intervals: ``n_boot`` replicates resample the fit rows and the eval rows (each within
-  itself) and refit from a new estimator seed, so they cover sampling noise and the
-  estimator's own variability; the interval is the *basic* bootstrap interval
+* intervals: ``n_boot`` replicates from ``n_fits`` estimators, each trained on resampled
+  fit rows from its own seed and evaluated on resampled eval rows
+  (:func:`pidlib.estimators.bootstrap.bootstrap_plan`), so they cover sampling noise and
+  the estimator's own variability; the interval is the *basic* bootstrap interval
   [2 theta - q_hi, 2 theta - q_lo] (bias-aware; it contains the point estimate unless the
   replicates' bias exceeds their spread, which ``ci_note`` then says);
 * on the classroom world also the exact reference (:mod:`pidlib.analysis.reference`) on
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pidlib.estimators.bootstrap import basic_interval
+from pidlib.estimators.bootstrap import basic_interval, bootstrap_plan
 
 K_MAX = 4
 LETTERS = "ABCDEFGH"
@@ -233,17 +234,6 @@ def split_rows(n: int, fit_fraction: float = 0.5, seed: int = 0) -> tuple[np.nda
     return np.sort(perm[:n_fit]), np.sort(perm[n_fit:])
 
 
-def bootstrap_indices(fit: np.ndarray, ev: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(1 + n_boot, n_fit) and (1 + n_boot, n_eval) row positions: the original rows first,
-    then replicates resampling the fit and the eval rows with replacement, each within itself."""
-    fi, ei = [fit], [ev]
-    for b in range(n_boot):
-        rng = np.random.default_rng([int(seed), 1, b])
-        fi.append(rng.choice(fit, size=fit.size, replace=True))
-        ei.append(rng.choice(ev, size=ev.size, replace=True))
-    return np.stack(fi), np.stack(ei)
-
-
 def split_half(full, half_a, half_b):
     """Finite-K correction of a decomposition whose unimodal probes average K draws.
 
@@ -284,42 +274,59 @@ class Estimate:
     reference_replicates: list = field(default_factory=list)
 
 
-def batch_estimates(x1, x2, variants: dict[str, tuple], fit_idx: np.ndarray, eval_idx: np.ndarray, *,
-                    seed: int = 0, halves: dict[str, tuple] | None = None, batch_kwargs: dict | None = None
-                    ) -> dict[str, tuple]:
-    """BATCH for several conditionals sets on shared features, all replicates in one call.
+def batch_estimates(x1, x2, variants: dict[str, tuple], plan, *, n_fits: dict[str, int] | None = None,
+                    halves: dict[str, tuple] | None = None, batch_kwargs: dict | None = None) -> dict[str, tuple]:
+    """BATCH for several sets of conditionals on shared features, all in one batched call.
 
-    ``variants``: name -> (p_vis, p_lang, p_full), each (n, k); ``halves``: name ->
-    ((p_vis_a, p_lang_a), (p_vis_b, p_lang_b)) for the split-half correction.
-    ``fit_idx``/``eval_idx``: (R, n_fit)/(R, n_eval) from :func:`bootstrap_indices` (row 0
-    the point estimate). Replicate r uses estimator seed ``seed + r``.
-    Returns name -> (point PIDResult, [replicate PIDResults]).
+    ``variants``: name -> (p_vis, p_lang, p_full), each (n, k). ``plan``: a
+    :class:`pidlib.estimators.bootstrap.BootstrapPlan` (the point estimate and its
+    replicates). ``n_fits``: name -> how many of the plan's estimators to train for that
+    variant (default all; with fewer, its replicates only resample the eval rows of the
+    first estimator). ``halves``: name -> ((p_vis_a, p_lang_a), (p_vis_b, p_lang_b)) for the
+    split-half correction (:func:`split_half`); the halves train the plan's first estimator
+    only, and replicate (s, e) is corrected with the halves' replicate (0, e).
+    Returns name -> (point PIDResult, [replicate PIDResults]) in plan order.
     """
     from pidlib.estimators import pid_batch_many
+    from pidlib.estimators.bootstrap import BootstrapPlan, plan_results
 
     halves = halves or {}
-    R = fit_idx.shape[0]
+    n_fits = n_fits or {}
+    S_all = plan.fit_idx.shape[0]
     problems, keys = [], []
     for name, (pv, pl, pf) in variants.items():
-        problems.append((pv, pl, pf))
-        keys.append((name, "full"))
+        S = min(S_all, n_fits.get(name, S_all))
+        problems += [((pv, pl, pf), s) for s in range(S)]
+        keys += [(name, "full", s) for s in range(S)]
         if name in halves:
             (va, la), (vb, lb) = halves[name]
-            problems += [(va, la, pf), (vb, lb, pf)]
-            keys += [(name, "a"), (name, "b")]
-    P = [np.stack([np.broadcast_to(pr[j], pr[2].shape) for pr in problems]) for j in range(3)]  # (V, n, k)
-    V = len(problems)
-    P = [np.repeat(a, R, axis=0) for a in P]              # (V * R, n, k), problem-major
-    fi, ei = np.tile(fit_idx, (V, 1)), np.tile(eval_idx, (V, 1))
-    seeds = [seed + r for _ in range(V) for r in range(R)]
-    res = pid_batch_many(x1, x2, *P, seeds=seeds, fit_idx=fi, eval_idx=ei, **dict(batch_kwargs or {}))
-    by = {key: res[v * R:(v + 1) * R] for v, key in enumerate(keys)}
+            problems += [((va, la, pf), 0), ((vb, lb, pf), 0)]
+            keys += [(name, "a", 0), (name, "b", 0)]
+    P = [np.stack([np.broadcast_to(pr[j], pr[2].shape) for pr, _ in problems]) for j in range(3)]
+    ss = [s for _, s in problems]
+    n_ev = plan.eval_rows.size
+    res = pid_batch_many(x1, x2, *P, seeds=[plan.seeds[s] for s in ss], fit_idx=plan.fit_idx[ss],
+                         eval_idx=np.broadcast_to(plan.eval_rows, (len(ss), n_ev)),
+                         eval_weights=plan.eval_weights[ss], **dict(batch_kwargs or {}))
+    by = {}
+    for key, r in zip(keys, res):
+        by.setdefault(key[:2], []).append(r)
     out = {}
     for name in variants:
-        full = by[(name, "full")]
+        fits = by[(name, "full")]
+        sub = BootstrapPlan(plan.fit_idx[:len(fits)], plan.eval_idx[:len(fits)], plan.eval_weights[:len(fits)],
+                            plan.eval_rows, plan.seeds[:len(fits)])
+        point, reps = plan_results(sub, fits)
+        allr = [point] + reps
         if name in halves:
-            full = [split_half(f, a, b) for f, a, b in zip(full, by[(name, "a")], by[(name, "b")])]
-        out[name] = (full[0], full[1:])
+            a = plan_results(BootstrapPlan(*(x[:1] for x in (plan.fit_idx, plan.eval_idx, plan.eval_weights)),
+                                           plan.eval_rows, plan.seeds[:1]), by[(name, "a")])
+            b = plan_results(BootstrapPlan(*(x[:1] for x in (plan.fit_idx, plan.eval_idx, plan.eval_weights)),
+                                           plan.eval_rows, plan.seeds[:1]), by[(name, "b")])
+            ha, hb = [a[0]] + a[1], [b[0]] + b[1]
+            E1 = plan.eval_idx.shape[1]
+            allr = [split_half(f, ha[i % E1], hb[i % E1]) for i, f in enumerate(allr)]
+        out[name] = (allr[0], allr[1:], len(fits))
     return out
 
 
@@ -378,7 +385,8 @@ def probe_label(config: dict) -> str:
 
 def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "noise", tau: float = 0.0,
             fit_fraction: float = 0.5,
-            seed: int = 0, n_boot: int = 0, ci: float = 0.95, layers: bool = True, reference: bool | None = None,
+            seed: int = 0, n_boot: int = 0, n_fits: int = 3, n_fits_layers: int = 1, ci: float = 0.95,
+            layers: bool = True, reference: bool | None = None,
             discretized: bool | None = None, correct_draws: bool = True,
             batch_kwargs: dict | None = None) -> list[dict]:
     """Spectra of one run's rows (one task): the model's output and, with ``layers`` and
@@ -399,7 +407,12 @@ def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "n
     fit_fraction, seed
         The fit/eval split (:func:`split_rows`) and the base seed of estimators and resamples.
     n_boot : int
-        Bootstrap replicates (0: no intervals).
+        Least number of bootstrap replicates (0: no intervals); see
+        :func:`pidlib.estimators.bootstrap.bootstrap_plan`.
+    n_fits, n_fits_layers : int
+        Estimators trained per output spectrum (default 3) and per logit-lens layer
+        (default 1: the layers' replicates resample the eval rows of one estimator, so their
+        intervals leave out the estimator's seed-to-seed variability).
     ci : float
         Coverage of the intervals.
     layers : bool
@@ -429,7 +442,7 @@ def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "n
     else:
         fit, ev = split_rows(len(rows), fit_fraction, seed)
     n = len(rows)
-    fit_idx, eval_idx = bootstrap_indices(fit, ev, n_boot, seed)
+    plan = bootstrap_plan(fit, ev, n_boot, n_fits=n_fits, seed=seed)
     world = True
     try:
         v1, v2 = variables_of(rows.index)
@@ -447,28 +460,27 @@ def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "n
     L = rows.lens["full"].shape[1] if (layers and rows.lens) else 0
     for li in range(L):
         variants[f"layer{li}"] = (rows.lens["vis"][:, li], rows.lens["lang"][:, li], rows.lens["full"][:, li])
-    est = batch_estimates(rows.x1, rows.x2, variants, fit_idx, eval_idx, seed=seed, halves=halves,
-                          batch_kwargs=batch_kwargs)
+    est = batch_estimates(rows.x1, rows.x2, variants, plan, halves=halves,
+                          n_fits={f"layer{li}": n_fits_layers for li in range(L)}, batch_kwargs=batch_kwargs)
 
     base = {"n_fit": int(len(fit)), "n_eval": int(len(ev)), "seed": int(seed), **accuracies(rows, tau),
             "correction": "split-half" if halves else ""}
     out = []
-    for name, (point, reps) in est.items():
+    all_rows = plan.rows()
+    for name, (point, reps, n_used) in est.items():
         layer = -1 if name == "output" else int(name[5:])
         pf = rows.p_full if layer < 0 else rows.lens["full"][:, layer]
+        used = all_rows[: n_used * plan.eval_idx.shape[1]]    # the rows of this estimate's replicates
         e = Estimate(point, reps)
         if reference:
-            all_rows = np.concatenate([fit_idx, eval_idx], axis=1)
-            refs = [reference_pid(v1[ix], v2[ix], pf[ix]) for ix in all_rows]
+            refs = [reference_pid(v1[ix], v2[ix], pf[ix]) for ix in used]
             e.reference, e.reference_replicates = refs[0], refs[1:]
-            ref_est = Estimate(refs[0], refs[1:])
-            out.append({**base, "layer": layer, "probes": "reference", **_row(ref_est, ci),
+            out.append({**base, "layer": layer, "probes": "reference", **_row(Estimate(refs[0], refs[1:]), ci),
                         "n_fit": 0, "n_eval": int(n), "correction": ""})
         out.append({**base, "layer": layer, "probes": probes, **_row(e, ci)})
         if discretized and layer < 0:
             from pidlib.estimators import pid_discretized
-            all_rows = np.concatenate([fit_idx, eval_idx], axis=1)
-            ds = [pid_discretized(rows.x1[ix], rows.x2[ix], pf[ix], seed=seed + r) for r, ix in enumerate(all_rows)]
+            ds = [pid_discretized(rows.x1[ix], rows.x2[ix], pf[ix], seed=seed + r) for r, ix in enumerate(used)]
             de = Estimate(ds[0], ds[1:], e.reference, e.reference_replicates)
             out.append({**base, "layer": layer, "probes": "discretized", **_row(de, ci),
                         "n_fit": 0, "n_eval": int(n), "correction": ""})

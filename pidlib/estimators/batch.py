@@ -201,41 +201,95 @@ def _sinkhorn(logK, r, c, n_iter, tol=None, rows_last: bool = False):
     return sinkhorn_log(logK, lr, lc, n_iter, tol)
 
 
-def project_mean(p: torch.Tensor, target: torch.Tensor, max_iter: int = 2000,
-                 tol: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor]:
-    """I-projection of conditional rows onto those whose mean is ``target``, eq. (3).
+def project_mean(p: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+                 max_iter: int = 200, tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
+    """I-projection of conditional rows onto those whose (weighted) mean is ``target``, eq. (3).
 
     Parameters
     ----------
-    p : (M, n, k) rows of conditional distributions.
-    target : (M, k) the required mean row (the soft aggregate P(Y)).
+    p : (..., n, k) rows of conditional distributions.
+    target : (..., k) the required mean row (the soft aggregate P(Y)).
+    weights : (..., n), optional
+        Row weights summing to 1 (a bootstrap resample's multiplicities); default uniform.
 
     Returns
     -------
-    q : (M, n, k) with q_i(y) proportional to p_i(y) w_y and mean_i q_i = target (the
-        minimum of sum_i KL(q_i || p_i) under that constraint), found by iterative
-        proportional fitting; outcomes with target 0 get probability 0.
-    err : (M,) the remaining L1 error of the mean (> tol only when the target is out of
+    q : (..., n, k) with q_i(y) proportional to p_i(y) w_y and sum_i weights_i q_i = target
+        (the minimum of sum_i weights_i KL(q_i || p_i) under that constraint), found by
+        Newton's method on the dual in float64; outcomes with target 0 get probability 0.
+    err : (...,) the remaining L1 error of the mean (> tol only when the target is out of
         reach, e.g. an outcome P charges and no row of p does).
     """
+    dtype = p.dtype
+    p, target = p.double(), target.double()   # float32 means are too coarse for the tolerance
+    n = p.shape[-2]
+    wts = (torch.full(p.shape[:-1], 1.0 / n, dtype=p.dtype, device=p.device) if weights is None
+           else weights.double())[..., None]
+    k = p.shape[-1]
+    active = target > 0
     log_p = torch.log(p.clamp_min(0)).nan_to_num(neginf=-torch.inf)
-    zero_t = target <= 0
-    log_t = torch.log(target.clamp_min(_TINY))
-    log_w = torch.where(zero_t, -torch.inf, torch.zeros_like(target))[:, None, :]
-    err = torch.full(target.shape[:1], torch.inf, dtype=p.dtype, device=p.device)
+    log_p = torch.where(active.unsqueeze(-2), log_p, -torch.inf)
+    lam = torch.zeros_like(target)
+    eye = torch.eye(k, dtype=p.dtype, device=p.device)
+    ones = torch.full((k, k), 1.0 / k, dtype=p.dtype, device=p.device)
+    # Newton's method on the convex dual  sum_i w_i log sum_y p_iy e^lam_y - lam . target:
+    # gradient = weighted mean of q - target, Hessian = sum_i w_i (diag q_i - q_i q_i^T);
+    # the Hessian is singular along the all-ones direction (a shift of lam changes nothing),
+    # which the added 11^T/k removes without changing the step; outcomes with target 0 stay
+    # out (identity rows). Each step is damped: the best of five step lengths (1 ... 1/16) on
+    # the dual objective, per problem.
+    err = torch.full(target.shape[:-1], torch.inf, dtype=p.dtype, device=p.device)
     q = p
-    for it in range(max_iter):
-        lq = log_p + log_w
+    for _ in range(max_iter):
+        lq = log_p + lam.unsqueeze(-2)
         lq = lq - torch.logsumexp(lq, -1, keepdim=True)
         q = torch.exp(lq).nan_to_num(0.0)
-        m = q.mean(1)
-        if it % 10 == 0 or it == max_iter - 1:
-            err = (m - target).abs().sum(-1)
-            if float(err.max()) < tol:
+        grad = torch.where(active, (wts * q).sum(-2) - target, 0.0)
+        err = grad.abs().sum(-1)
+        if float(err.max()) < tol:
+            break
+        H = torch.diag_embed((wts * q).sum(-2)) - torch.einsum("...ny,...nz->...yz", wts * q, q)
+        mask = (active.unsqueeze(-1) & active.unsqueeze(-2)).to(p.dtype)
+        H = H * mask + eye * (1 - mask) + ones * mask + 1e-10 * eye   # ridge: outcomes out of reach
+        step = torch.linalg.solve(H, grad.unsqueeze(-1)).squeeze(-1)
+        cands = torch.stack([lam - a * step for a in (1.0, 0.5, 0.25, 0.125, 0.0625)])   # (5, ..., k)
+        lse = torch.logsumexp(log_p.unsqueeze(0) + cands.unsqueeze(-2), -1)              # (5, ..., n)
+        dual = (wts[..., 0].unsqueeze(0) * lse).sum(-1) - (torch.where(active, cands, 0.0) * target).sum(-1)
+        best = dual.argmin(0)                                                            # (...)
+        lam = torch.take_along_dim(cands, best[None, ..., None], dim=0)[0]
+    return q.to(dtype), err.to(dtype)
+
+
+def _sinkhorn_multi(logK: torch.Tensor, r: torch.Tensor, c: torch.Tensor, n_iter: int, tol: float,
+                    rows_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sinkhorn for R pairs of targets on one kernel, with matrix-matrix products.
+
+    ``logK`` (m, k, B, B); ``r``, ``c`` (m, R, k, B) row and column targets. Returns the row
+    and column potentials (m, R, k, B) such that Q_r = exp(logK + f_r[:, None] + g_r[None, :])
+    meets the column targets exactly (the row targets with ``rows_last``) and the other side
+    to a relative L1 error of ``tol``. The R replicates share K, so one iteration is a pair
+    of (B x B) @ (B x R) products instead of R matrix-vector products.
+    """
+    if rows_last:
+        logK, r, c = logK.transpose(-1, -2), c, r
+    K = torch.exp(logK)
+    Kt = K.transpose(-1, -2)
+    lr = torch.log(r.clamp_min(_TINY)).permute(0, 2, 3, 1)   # (m, k, B, R)
+    lc = torch.log(c.clamp_min(_TINY)).permute(0, 2, 3, 1)
+    mass = r.permute(0, 2, 3, 1).sum(-2) > 1e-9               # (m, k, R): targets with mass
+    g = torch.zeros_like(lc)
+    for it in range(1, n_iter + 1):
+        g = g - g.mean(-2, keepdim=True)
+        f = lr - torch.log(K @ torch.exp(g))
+        g = lc - torch.log(Kt @ torch.exp(f))
+        if it % 10 == 0:
+            rows = torch.exp(f) * (K @ torch.exp(g))
+            tgt = torch.exp(lr)
+            err = (rows - tgt).abs().sum(-2) / tgt.sum(-2).clamp_min(1e-30)
+            if float(torch.where(mass, err, 0.0).max()) < tol:
                 break
-        step = torch.where(zero_t | (m <= 0), torch.zeros_like(m), log_t - torch.log(m.clamp_min(_TINY)))
-        log_w = log_w + step[:, None, :]
-    return q, err
+    f, g = f.permute(0, 3, 1, 2), g.permute(0, 3, 1, 2)
+    return (g, f) if rows_last else (f, g)
 
 
 def _targets(p1: torch.Tensor, p2: torch.Tensor, rescale: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,10 +307,11 @@ def _targets(p1: torch.Tensor, p2: torch.Tensor, rescale: bool) -> tuple[torch.T
 
 
 def _iq(log_pi: torch.Tensor, log_py: torch.Tensor) -> torch.Tensor:
-    """I_Q(X1,X2;Y) in nats per problem: sum Q log(Q(y|a,b)/P(y)); log_py (M, k)."""
-    log_pab = torch.logsumexp(log_pi, dim=1, keepdim=True)
+    """I_Q(X1,X2;Y) in nats: sum Q log(Q(y|a,b)/P(y)) over the last three axes (y, a, b);
+    ``log_pi`` (..., k, B, B), ``log_py`` (..., k)."""
+    log_pab = torch.logsumexp(log_pi, dim=-3, keepdim=True)
     pi = torch.exp(log_pi)
-    return (pi * (log_pi - log_pab - log_py[:, :, None, None])).sum((1, 2, 3))
+    return (pi * (log_pi - log_pab - log_py[..., :, None, None])).sum((-3, -2, -1))
 
 
 def _kl_rows(p: torch.Tensor, log_py: torch.Tensor) -> torch.Tensor:
@@ -301,11 +356,13 @@ def _prepare(x, name: str, n: int | None, M: int | None, ndim_single: int, check
 
 def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P12: np.ndarray,
               fit_idx: np.ndarray, eval_idx: np.ndarray, seeds: Sequence[int], cfg: BatchConfig,
-              device: str | torch.device, dtype: torch.dtype) -> list[PIDResult]:
+              device: str | torch.device, dtype: torch.dtype, eval_weights: np.ndarray | None = None
+              ) -> list[PIDResult]:
     """Train and evaluate M estimates at once.
 
     X1: (M1, N, d1), X2: (M2, N, d2), P*: (Mp, N, k) with M1, M2, Mp in {1, M};
-    fit_idx: (M, n_fit) and eval_idx: (M, n_eval) row indices per problem.
+    fit_idx: (M, n_fit) and eval_idx: (M, n_eval) row indices per problem; eval_weights:
+    (M, R, n_eval) weights of the eval rows per evaluation replicate (replicate 0: the point).
     """
     M = len(seeds)
     # Drop outcome columns that no row of any probe ever charges (e.g. zero padding).
@@ -366,8 +423,12 @@ def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P1
             opt.step()
             losses.append(iq.detach())
 
-    # ---- evaluate
+    # ---- evaluate: replicate 0 is the point (every eval row once); replicates r >= 1 weight
+    # the eval rows by bootstrap multiplicities (one kernel, R pairs of Sinkhorn targets)
     n_eval = eval_idx.shape[1]
+    W = (torch.ones(M, 1, n_eval, dtype=torch.float64) if eval_weights is None
+         else torch.as_tensor(np.asarray(eval_weights), dtype=torch.float64)).to(dev)
+    R = W.shape[1]
     with torch.no_grad():
         E1, E2, E12 = gather(P1t, eval_t), gather(P2t, eval_t), gather(P12t, eval_t)
         py = E12.mean(1)  # (M, k) soft aggregation over the eval rows
@@ -383,8 +444,11 @@ def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P1
         coh = {"kl_vis": _kl(m1, py) / LOG2, "kl_lang": _kl(m2, py) / LOG2,
                "target_mismatch": (m1 - m2).abs().sum(-1),
                "I1_probe": _kl_rows(E1, log_py) / n_eval / LOG2, "I2_probe": _kl_rows(E2, log_py) / n_eval / LOG2}
+        # weighted global P(Y) per replicate (the non-projecting constructions use it)
+        py_w = torch.einsum("mrn,mnk->mrk", W / W.sum(-1, keepdim=True), E12.double()).to(dtype)
 
-        sums = torch.zeros(M, 5, dtype=torch.float64, device=dev)  # I1, I2, I12, IQ, IQ_ci (nats, summed)
+        sums = torch.zeros(M, R, 5, dtype=torch.float64, device=dev)  # I1, I2, I12, IQ, IQ_ci (nats)
+        wtot = torch.zeros(M, R, dtype=torch.float64, device=dev)
         marg_err = torch.zeros(M, dtype=torch.float64, device=dev)
         proj_err = torch.zeros(M, dtype=torch.float64, device=dev)
         eb = min(cfg.eval_batch_size, n_eval)
@@ -397,38 +461,60 @@ def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P1
             B = pos.shape[1]
             for s0 in range(0, M, m_chunk):
                 sl = slice(s0, min(M, s0 + m_chunk))
+                m_ = sl.stop - sl.start
                 ps = pos[sl]
                 idx = torch.gather(eval_t[sl], 1, ps)
-                p1, p2, p12 = _take(E1[sl], ps), _take(E2[sl], ps), _take(E12[sl], ps)
-                lpy = log_py[sl]
-                if project:  # this batch's own P(Y); both probes tilted onto it
-                    pb = p12.mean(1)
-                    p1, e1 = project_mean(p1, pb)
-                    p2, e2 = project_mean(p2, pb)
-                    proj_err[sl] = torch.maximum(proj_err[sl], torch.maximum(e1, e2).double())
+                w = torch.take_along_dim(W[sl], ps[:, None, :], dim=2)            # (m, R, B)
+                wb = w.sum(-1)                                                     # batch weight
+                wn = (w / wb[..., None].clamp_min(_TINY)).to(dtype)
+                p1, p2, p12 = _take(E1[sl], ps), _take(E2[sl], ps), _take(E12[sl], ps)   # (m, B, k)
+                x = lambda p: p[:, None].expand(m_, R, B, k)   # noqa: E731
+                pb = torch.einsum("mrb,mbk->mrk", wn, p12)                        # (m, R, k)
+                if project:  # this batch's own (weighted) P(Y); both probes tilted onto it
+                    q1, e1 = project_mean(x(p1), pb, wn)
+                    q2, e2 = project_mean(x(p2), pb, wn)
+                    proj_err[sl] = torch.maximum(proj_err[sl], torch.maximum(e1[:, 0], e2[:, 0]).double())
                     lpy = torch.log(pb.clamp_min(_TINY))
-                r, c = _targets(p1, p2, rescale)
-                log_pi = _sinkhorn(log_kernel(idx, sl), r, c, cfg.sinkhorn_iters_eval, tol=cfg.sinkhorn_tol,
-                                  rows_last=rows_last)
-                exact, target = (log_pi.logsumexp(-1), r) if not rows_last else (log_pi.logsumexp(-2), c)
-                err = (torch.exp(exact) - target).abs().sum((1, 2)) / target.sum((1, 2))
-                marg_err[sl] = torch.maximum(marg_err[sl], err.double())
-                tot = r.sum(-1)  # (m, k): both sides' common label total (project / symmetric)
-                log_ci = (torch.log(r.clamp_min(_TINY))[..., :, None] + torch.log(c.clamp_min(_TINY))[..., None, :]
-                          - torch.log(tot.clamp_min(_TINY))[..., None, None])
-                sums[sl, 0] += _kl_rows(p1, lpy).double()
-                sums[sl, 1] += _kl_rows(p2, lpy).double()
-                sums[sl, 2] += _kl_rows(p12, lpy).double()
-                sums[sl, 3] += _iq(log_pi, lpy).double() * B
-                sums[sl, 4] += _iq(log_ci, lpy).double() * B
-    terms = (sums / n_eval / LOG2).cpu().numpy()
+                else:
+                    q1, q2 = x(p1), x(p2)
+                    lpy = torch.log(py_w[sl].clamp_min(_TINY))
+                r = (wn[..., None] * q1).transpose(-1, -2)                         # (m, R, k, B)
+                c = (wn[..., None] * q2).transpose(-1, -2)
+                if rescale:
+                    sr, sc = r.sum(-1, keepdim=True), c.sum(-1, keepdim=True)
+                    tot = 0.5 * (sr + sc)
+                    r, c = r * (tot / sr.clamp_min(_TINY)), c * (tot / sc.clamp_min(_TINY))
+                logK = log_kernel(idx, sl)                                         # (m, k, B, B)
+                f, g_ = _sinkhorn_multi(logK, r, c, cfg.sinkhorn_iters_eval, cfg.sinkhorn_tol, rows_last)
+                kl = lambda q: (torch.special.xlogy(q, q) - q * lpy[..., None, :]).sum(-1)   # noqa: E731
+                part = torch.stack([(wn * kl(q1)).sum(-1), (wn * kl(q2)).sum(-1), (wn * kl(x(p12))).sum(-1)], -1)
+                iq = torch.empty(m_, R, 2, dtype=torch.float64, device=dev)
+                rc = max(1, (1 << 25) // (m_ * k * B * B))
+                for r0 in range(0, R, rc):
+                    rs = slice(r0, min(R, r0 + rc))
+                    log_pi = logK[:, None] + f[:, rs, :, :, None] + g_[:, rs, :, None, :]
+                    iq[:, rs, 0] = _iq(log_pi, lpy[:, rs]).double()
+                    if r0 == 0:
+                        exact, target = ((log_pi[:, 0].logsumexp(-1), r[:, 0]) if not rows_last
+                                         else (log_pi[:, 0].logsumexp(-2), c[:, 0]))
+                        err = (torch.exp(exact) - target).abs().sum((1, 2)) / target.sum((1, 2))
+                        marg_err[sl] = torch.maximum(marg_err[sl], err.double())
+                    del log_pi
+                    tot_y = r[:, rs].sum(-1)   # (m, Rc, k): the label totals of the targets
+                    log_ci = (torch.log(r[:, rs].clamp_min(_TINY))[..., :, None]
+                              + torch.log(c[:, rs].clamp_min(_TINY))[..., None, :]
+                              - torch.log(tot_y.clamp_min(_TINY))[..., None, None])
+                    iq[:, rs, 1] = _iq(log_ci, lpy[:, rs]).double()
+                sums[sl] += torch.cat([part.double(), iq], -1) * wb[..., None]
+                wtot[sl] += wb
+    terms = (sums / wtot[..., None].clamp_min(_TINY) / LOG2).cpu().numpy()   # (M, R, 5)
     loss_curve = (torch.stack(losses) / LOG2).cpu().numpy() if losses else np.zeros((0, M))
     coh = {key: v.double().cpu().numpy() for key, v in coh.items()}
     marg_err, proj_err = marg_err.cpu().numpy(), proj_err.cpu().numpy()
 
     results = []
     for m in range(M):
-        I1, I2, I12, IQ, IQ_ci = (float(v) for v in terms[m])
+        I1, I2, I12, IQ, IQ_ci = (float(v) for v in terms[m, 0])
         raw = {"redundancy": I1 + I2 - IQ, "unique1": IQ - I2, "unique2": IQ - I1, "synergy": I12 - IQ}
         trained, slope = _training_verdict(loss_curve[:, m], tol=0.01)
         coherence = {key: float(v[m]) for key, v in coh.items()}
@@ -438,7 +524,7 @@ def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P1
         tol = cfg.coherence_tol
         coherent = bool(coherence["kl_vis"] <= tol and coherence["kl_lang"] <= tol
                         and coherence["I1_minus_I12"] <= tol and coherence["I2_minus_I12"] <= tol
-                        and coherence["min_atom"] >= -tol)
+                        and coherence["min_atom"] >= -tol and coherence["projection_error"] <= 1e-3)
         diagnostics = {
             "seed": int(seeds[m]),
             "n_fit": int(n_fit),
@@ -453,11 +539,19 @@ def _fit_eval(X1: np.ndarray, X2: np.ndarray, P1: np.ndarray, P2: np.ndarray, P1
             "target_mismatch": coherence["target_mismatch"],
             "coherence": coherence,
             "loss_curve": loss_curve[:, m].tolist(),
+            "eval_replicates": [_atoms_of(t) for t in terms[m, 1:]],
             "config": cfg.__dict__.copy(),
         }
         results.append(from_raw(raw, total=I12, I1=I1, I2=I2, diagnostics=diagnostics, method="batch",
                                 coherent=coherent))
     return results
+
+
+def _atoms_of(t) -> dict[str, float]:
+    """Atoms, total, I1 and I2 (bits) from the terms (I1, I2, I12, I_Q, I_Q_ci) of an evaluation."""
+    I1, I2, I12, IQ = (float(v) for v in t[:4])
+    return {"redundancy": I1 + I2 - IQ, "unique1": IQ - I2, "unique2": IQ - I1, "synergy": I12 - IQ,
+            "total": I12, "I1": I1, "I2": I2}
 
 
 def _split(n: int, eval_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -502,7 +596,7 @@ def pid_batch_many(x1, x2, p_y_x1, p_y_x2, p_y_x1x2, *, seeds: int | Sequence[in
                    eval_data: tuple | None = None, eval_fraction: float = 1 / 3,
                    fit_idx: np.ndarray | None = None, eval_idx: np.ndarray | None = None,
                    device: str = "cpu", dtype: torch.dtype = torch.float32, chunk: int | None = None,
-                   **config) -> list[PIDResult]:
+                   eval_weights: np.ndarray | None = None, **config) -> list[PIDResult]:
     """Fit many BATCH estimates together (batched across layers, seeds or bootstrap replicates).
 
     Every array may carry a leading problem axis M (e.g. one set of conditionals per layer)
@@ -523,6 +617,11 @@ def pid_batch_many(x1, x2, p_y_x1, p_y_x2, p_y_x1x2, *, seeds: int | Sequence[in
         Explicit row indices per problem into the given arrays (used by the bootstrap).
     chunk : int, optional
         Train at most this many problems at a time (bounds memory); default all.
+    eval_weights : array (M, R, n_eval), optional
+        Evaluation replicates: each trained estimator is also evaluated with its eval rows
+        weighted by ``eval_weights[m, r]`` (bootstrap multiplicities) for r >= 1, sharing the
+        kernel (cheap); the results' ``diagnostics["eval_replicates"]`` hold their atoms.
+        Replicate 0 must weight every row equally (the point estimate).
     **config
         :class:`BatchConfig` fields: hidden, embed, layers, lr, batch_size, epochs,
         min_steps, sinkhorn_iters, sinkhorn_iters_eval, sinkhorn_tol, eval_batch_size,
@@ -576,13 +675,20 @@ def pid_batch_many(x1, x2, p_y_x1, p_y_x2, p_y_x1x2, *, seeds: int | Sequence[in
     if eval_idx.shape[1] < 2 or fit_idx.shape[1] < 2:
         raise ValueError("eval_idx/fit_idx: need at least 2 rows each")
 
+    if eval_weights is not None:
+        eval_weights = np.asarray(eval_weights, dtype=np.float64)
+        if eval_weights.ndim != 3 or eval_weights.shape[0] != M or eval_weights.shape[2] != eval_idx.shape[1]:
+            raise ValueError(f"eval_weights: need shape ({M}, R, {eval_idx.shape[1]}), got {eval_weights.shape}")
+        if (eval_weights < 0).any() or not np.allclose(eval_weights[:, 0], 1.0):
+            raise ValueError("eval_weights: must be >= 0, with replicate 0 weighting every row 1")
     chunk = chunk or M
     out: list[PIDResult] = []
     for s in range(0, M, chunk):
         sl = slice(s, min(M, s + chunk))
         pick = lambda A: A if A.shape[0] == 1 else A[sl]  # noqa: E731
         out += _fit_eval(pick(X1), pick(X2), pick(P1), pick(P2), pick(P12),
-                         fit_idx[sl], eval_idx[sl], seeds[sl], cfg, device, dtype)
+                         fit_idx[sl], eval_idx[sl], seeds[sl], cfg, device, dtype,
+                         None if eval_weights is None else eval_weights[sl])
     return out
 
 

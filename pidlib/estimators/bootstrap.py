@@ -76,27 +76,96 @@ def basic_interval(point: float, replicates, ci: float = 0.95) -> tuple[float, f
     return float(lo), float(hi), bool(lo <= point <= hi)
 
 
-def bootstrap_pid(x1, x2, p_y_x1, p_y_x2, p_y_x1x2, *, n_boot: int = 50, ci: float = 0.95,
+@dataclass(frozen=True)
+class BootstrapPlan:
+    """Which rows each replicate uses: ``n_fits`` estimators, each evaluated ``1 + n_evals`` times.
+
+    Estimator s (seed ``seed + s``) trains on ``fit_idx[s]`` (s = 0: the fit rows as they
+    are; s >= 1: resampled with replacement) and is evaluated on the eval rows weighted by
+    ``eval_weights[s, e]`` (e = 0: every row once; e >= 1: bootstrap multiplicities), whose
+    row lists are ``eval_idx[s, e]``. (s, e) = (0, 0) is the point estimate; every other
+    pair is a replicate, ``n_fits * (1 + n_evals) - 1`` in all. Evaluation replicates of one
+    estimator share its kernel, so they cost a fraction of a refit.
+    """
+
+    fit_idx: np.ndarray        # (S, n_fit)
+    eval_idx: np.ndarray       # (S, 1 + E, n_eval)
+    eval_weights: np.ndarray   # (S, 1 + E, n_eval_rows) weights over the positions of ``eval_rows``
+    eval_rows: np.ndarray      # (n_eval,) the eval rows the weights refer to
+    seeds: list
+
+    @property
+    def n_replicates(self) -> int:
+        return int(self.eval_idx.shape[0] * self.eval_idx.shape[1] - 1)
+
+    def order(self) -> list[tuple[int, int]]:
+        """(s, e) of the point estimate and then of every replicate, in result order."""
+        S, E1 = self.eval_idx.shape[:2]
+        return [(s, e) for s in range(S) for e in range(E1)]
+
+    def rows(self) -> list[np.ndarray]:
+        """The rows (fit and eval, with repeats) of the point estimate and of every replicate."""
+        return [np.concatenate([self.fit_idx[s], self.eval_idx[s, e]]) for s, e in self.order()]
+
+
+def bootstrap_plan(fit_rows: np.ndarray, eval_rows: np.ndarray, n_boot: int, *, n_fits: int = 3,
+                   seed: int = 0) -> BootstrapPlan:
+    """A :class:`BootstrapPlan` with at least ``n_boot`` replicates from ``n_fits`` estimators
+    (``n_boot`` = 0: the point estimate only)."""
+    fit_rows, eval_rows = np.asarray(fit_rows), np.asarray(eval_rows)
+    S = 1 if n_boot == 0 else max(1, min(int(n_fits), n_boot + 1))
+    E = 0 if n_boot == 0 else max(0, math.ceil((n_boot + 1) / S) - 1)
+    fit_idx, eval_idx, weights = [], [], []
+    ne = eval_rows.size
+    for s in range(S):
+        rng = np.random.default_rng([int(seed), 17, s])
+        fit_idx.append(fit_rows if s == 0 else rng.choice(fit_rows, size=fit_rows.size, replace=True))
+        ev, w = [eval_rows], [np.ones(ne)]
+        for _ in range(E):
+            pos = rng.integers(0, ne, size=ne)
+            ev.append(np.sort(eval_rows[pos]))
+            w.append(np.bincount(pos, minlength=ne).astype(float))
+        eval_idx.append(np.stack(ev))
+        weights.append(np.stack(w))
+    return BootstrapPlan(np.stack(fit_idx), np.stack(eval_idx), np.stack(weights), eval_rows,
+                         [int(seed) + s for s in range(S)])
+
+
+def plan_results(plan: BootstrapPlan, results: list[PIDResult]) -> tuple[PIDResult, list[PIDResult]]:
+    """The point estimate and the replicates, in plan order ((s, e) row-major, (0, 0) left
+    out), from the S results of :func:`pidlib.pid_batch_many` run on the plan."""
+    reps = []
+    for s, r in enumerate(results):
+        evals = [r] + [PIDResult(**{k: v for k, v in d.items()}, coherent=True, method=r.method,
+                                 diagnostics={"seed": r.diagnostics.get("seed"), "eval_replicate": e + 1})
+                       for e, d in enumerate(r.diagnostics.get("eval_replicates", []))]
+        reps += evals if s else evals[1:]
+    return results[0], reps
+
+
+def bootstrap_pid(x1, x2, p_y_x1, p_y_x2, p_y_x1x2, *, n_boot: int = 50, n_fits: int = 5, ci: float = 0.95,
                   seed: int = 0, eval_data: tuple | None = None, eval_fraction: float = 1 / 3,
                   device: str = "cpu", chunk: int | None = None, **config) -> BootstrapResult:
     """BATCH estimate with basic bootstrap intervals for every atom.
 
-    Each replicate resamples the fit rows and the evaluation rows with replacement (each
-    set within itself) and refits the encoders from a fresh seed, so the interval covers
-    both sampling noise and the estimator's own variability. All replicates train
-    together through :func:`pid_batch_many` (``chunk`` bounds memory).
+    Replicates resample the rows and the estimator (:func:`bootstrap_plan`): ``n_fits``
+    estimators, each trained on resampled fit rows from its own seed (the first on the rows
+    as they are), each evaluated on the eval rows and on resamples of them, so the interval
+    covers sampling noise and the estimator's own variability.
 
     Parameters
     ----------
     x1, x2, p_y_x1, p_y_x2, p_y_x1x2, eval_data, eval_fraction, device, **config
         As in :func:`pidlib.pid_batch`.
     n_boot : int, default 50
-        Number of replicates.
+        Least number of replicates.
+    n_fits : int, default 5
+        Estimators trained (each refit costs about as much as the point estimate; an
+        evaluation replicate a fraction of that).
     ci : float, default 0.95
         Coverage of the intervals.
     seed : int, default 0
-        Seed of the point estimate; replicate b uses seed + 1 + b for both the
-        resampling and the encoders.
+        Seed of the point estimate and of the plan.
 
     Returns
     -------
@@ -117,16 +186,13 @@ def bootstrap_pid(x1, x2, p_y_x1, p_y_x2, p_y_x1x2, *, n_boot: int = 50, ci: flo
     else:
         arrays = [a[0] for a in (X1, X2, P1, P2, P12)]
         fit_rows, eval_rows = _split(n, eval_fraction, seed)
-    seeds = [seed] + [seed + 1 + b for b in range(n_boot)]
-    fit_idx, eval_idx = [fit_rows], [eval_rows]
-    for s in seeds[1:]:
-        rng = np.random.default_rng(s)
-        fit_idx.append(rng.choice(fit_rows, size=fit_rows.size, replace=True))
-        eval_idx.append(rng.choice(eval_rows, size=eval_rows.size, replace=True))
-    results = pid_batch_many(*arrays, seeds=seeds, fit_idx=np.stack(fit_idx), eval_idx=np.stack(eval_idx),
-                             device=device, chunk=chunk, **config)
-    point: PIDResult = results[0]
-    reps = pd.DataFrame([r.as_dict() for r in results[1:]])
+    plan = bootstrap_plan(fit_rows, eval_rows, int(n_boot), n_fits=n_fits, seed=seed)
+    S = len(plan.seeds)
+    results = pid_batch_many(*arrays, seeds=plan.seeds, fit_idx=plan.fit_idx,
+                             eval_idx=np.broadcast_to(eval_rows, (S, eval_rows.size)),
+                             eval_weights=plan.eval_weights, device=device, chunk=chunk, **config)
+    point, rep_results = plan_results(plan, results)
+    reps = pd.DataFrame([r.as_dict() for r in rep_results])
     intervals, contains = {}, {}
     for q in QUANTITIES:
         lo, hi, ok = basic_interval(getattr(point, q), reps[q], ci)
