@@ -21,8 +21,15 @@ the shape, device and package versions.
 
 Usage::
 
-    python benchmarks/pipeline.py            # 7B shape on CUDA, tiny on CPU
+    python benchmarks/pipeline.py                          # 7B shape on CUDA, tiny on CPU
+    python benchmarks/pipeline.py --shape llava-1.5-7b --prefix-sharing --json out.json   # GPU
+    python benchmarks/pipeline.py --shape llava-1.5-7b --devices 2   # the model split over 2 GPUs
     python benchmarks/pipeline.py --tiny --n 8
+
+``--shape llava-1.5-7b`` requires CUDA (it refuses to run the 7B shape on a CPU);
+``--devices N`` (CUDA, N > 1) places the model's layers over N GPUs with accelerate
+(``infer_auto_device_map`` on a balanced memory budget, then ``dispatch_model``), the
+same placement ``pidlib run --device-map balanced`` makes.
 """
 from __future__ import annotations
 
@@ -33,6 +40,18 @@ import sys
 import time
 
 import torch
+
+
+def dispatch(model, n_devices: int):
+    """Spread ``model`` over ``n_devices`` GPUs (accelerate's balanced placement)."""
+    from accelerate import dispatch_model, infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    no_split = list(getattr(model, "_no_split_modules", None) or [])
+    mem = get_balanced_memory(model, max_memory={i: torch.cuda.get_device_properties(i).total_memory
+                                                 for i in range(n_devices)}, no_split_module_classes=no_split)
+    dm = infer_auto_device_map(model, max_memory=mem, no_split_module_classes=no_split)
+    return dispatch_model(model, device_map=dm), dm
 
 
 def build_model(tiny: bool, device: str, dtype: torch.dtype):
@@ -121,19 +140,26 @@ def run_ours(adapter, items, stats, batch_size: int, prefix: bool):
                     share_prefix=prefix)
 
 
-def timed(fn, n: int, device: str) -> float:
+def _sync(device: str) -> None:
     if device.startswith("cuda"):
-        torch.cuda.synchronize()
+        for i in range(torch.cuda.device_count()):
+            torch.cuda.synchronize(i)
+
+
+def timed(fn, n: int, device: str) -> float:
+    _sync(device)
     t = time.perf_counter()
     fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    _sync(device)
     return n / (time.perf_counter() - t)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tiny", action="store_true", help="tiny shape on CPU (default without CUDA)")
+    ap.add_argument("--shape", choices=("auto", "tiny", "llava-1.5-7b"), default="auto",
+                    help="model shape: llava-1.5-7b (needs CUDA), tiny, or auto (7B on CUDA, tiny otherwise)")
+    ap.add_argument("--devices", type=int, default=1, help="GPUs to split the model over (CUDA; default 1)")
     ap.add_argument("--n", type=int, default=None, help="samples per pattern (64 on GPU, 6 tiny)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--prefix-sharing", action="store_true", help="also time ours+prefix")
@@ -141,14 +167,23 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
 
-    cuda = torch.cuda.is_available() and not args.tiny
+    if args.shape == "llava-1.5-7b" and not torch.cuda.is_available():
+        ap.error("--shape llava-1.5-7b needs CUDA (use --tiny on a CPU)")
+    if args.devices < 1 or (args.devices > 1 and torch.cuda.device_count() < args.devices):
+        ap.error(f"--devices {args.devices}: {torch.cuda.device_count()} CUDA device(s) here")
+    cuda = torch.cuda.is_available() and not args.tiny and args.shape != "tiny"
     device = "cuda" if cuda else "cpu"
     dtype = torch.bfloat16 if cuda else torch.float32
     if not cuda:
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     from pidlib.models import adapter_for
 
-    model, n_text = build_model(not cuda, device, dtype)
+    device_map = None
+    if args.devices > 1:
+        model, n_text = build_model(not cuda, "cpu", dtype)
+        model, device_map = dispatch(model, args.devices)
+    else:
+        model, n_text = build_model(not cuda, device, dtype)
     adapter = adapter_for(model, None, None, name="random-init llava-1.5-7b shape" if cuda else "tiny llava")
     n = args.n or (64 if cuda else 6)
     items = make_items(model, n, n_text, device)
@@ -156,7 +191,7 @@ def main(argv=None) -> int:
     seq = len(items[0].prepared.input_ids)
     print(f"device {device} ({torch.cuda.get_device_name() if cuda else 'cpu'}), dtype {dtype}, "
           f"sequence {seq} tokens ({int(adapter.image_mask(items[0].prepared.input_ids).sum())} image), "
-          f"n {n}, batch {args.batch_size}")
+          f"n {n}, batch {args.batch_size}" + (f", model over {args.devices} GPUs" if device_map else ""))
 
     patterns = {"paper": lambda: run_paper(adapter, items, stats),
                 "ours": lambda: run_ours(adapter, items, stats, args.batch_size, False)}
@@ -178,6 +213,7 @@ def main(argv=None) -> int:
         out = {"samples_per_s": res, "ratio_vs_paper": {k: v / res["paper"] for k, v in res.items()},
                "device": torch.cuda.get_device_name() if cuda else "cpu", "dtype": str(dtype),
                "sequence_tokens": seq, "n": n, "batch_size": args.batch_size, "tiny": not cuda,
+               "devices": args.devices, "device_map": {k: str(v) for k, v in (device_map or {}).items()},
                "torch": torch.__version__, "transformers": transformers.__version__,
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv)}
         with open(args.json, "w") as f:

@@ -1,4 +1,7 @@
-"""Command line: ``pidlib run`` (probe a model on a dataset) and ``pidlib spectrum``.
+"""Command line: ``pidlib run``, ``pidlib spectrum`` and ``pidlib mmbench``.
+
+``run`` probes a model on a dataset, ``spectrum`` estimates PID spectra of stored runs,
+``mmbench`` reports MMBench's CircularEval, per-category accuracy and per-category spectra.
 
 Examples
 --------
@@ -73,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--images", default=None, help="directory of the image files the rows reference")
     r.add_argument("--split", default=None,
                    help="probe only the rows of this split (the file's split column); default: every row")
-    r.add_argument("--out", required=True, help="run store root, e.g. runs")
+    r.add_argument("--out", default=None, help="run store root, e.g. runs (required unless --dry-run)")
     r.add_argument("--fit-split", default=None,
                    help="noise statistics from the rows of this split (default: the run's own rows)")
     r.add_argument("--fit-dataset", default=None,
@@ -84,7 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--share-prefix", action="store_true",
                    help="full and visual-only probes share the KV cache of everything before the question "
                         "(faster; same numbers within float tolerance)")
-    r.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    r.add_argument("--device", default=None,
+                   help="cpu (default; cuda with --device-map on a CUDA machine), cuda, cuda:1, ...; under torchrun "
+                        "'cuda' means cuda:LOCAL_RANK")
+    r.add_argument("--device-map", default=None,
+                   help="load with accelerate's big-model inference: auto, balanced, balanced_low_0, sequential, or a "
+                        "JSON object {module: device} (devices: GPU index, cpu, disk); not part of the run key")
+    r.add_argument("--max-memory", default=None,
+                   help="per-device budget for --device-map, e.g. 0=70GiB,1=70GiB,cpu=200GiB (or JSON)")
+    r.add_argument("--offload-folder", default=None, help="folder for weights mapped to disk (default: a temp folder)")
+    r.add_argument("--dry-run", nargs="?", type=_int_at_least(1), const=3, default=None, metavar="N",
+                   help="print the exact prompt, token counts and option token ids of the first N samples (3) and "
+                        "exit: loads the processor, not the model; writes nothing")
     r.add_argument("--dtype", default="auto", choices=("auto", "bf16", "bfloat16", "fp16", "float16", "fp32",
                                                        "float32"),
                    help="auto (bf16 on CUDA, fp32 on CPU), bf16, fp16, fp32")
@@ -121,22 +135,86 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_int_at_least(0), default=0,
                    help="seed of the fit/eval split, the estimators and the resamples (default 0)")
     s.add_argument("--device", default="cpu")
+
+    mb = sub.add_parser("mmbench", help="MMBench CircularEval, per-category accuracy and spectra of runs "
+                                        "(see pidlib.analysis.mmbench)")
+    mb.add_argument("dir", help="a run directory (holding meta.json), or a run store root: every MMBench run in it")
+    mb.add_argument("--dataset", default=None,
+                    help="the dataset spec for categories and circular groups (default: the one in meta.json)")
+    mb.add_argument("--images", default=None, help="image folder of --dataset")
+    mb.add_argument("--min-rows", type=_int_at_least(4), default=100,
+                    help="rows a category needs for its own spectrum (default 100)")
+    mb.add_argument("--no-spectra", action="store_true", help="accuracies only")
+    mb.add_argument("--n-boot", type=_int_at_least(0), default=0,
+                    help="bootstrap replicates of the per-category spectra (0: none, the default; or >= 2)")
+    mb.add_argument("--seed", type=_int_at_least(0), default=0, help="fit/eval split and estimator seed (default 0)")
+    mb.add_argument("--fit-fraction", type=_float_in(0.0, 1.0), default=0.5,
+                    help="share of a category's rows that trains the estimator (default 0.5)")
+    mb.add_argument("--json", action="store_true", help="print JSON (a list, one report per run)")
+    mb.add_argument("--device", default="cpu", help="device of the estimator (default cpu)")
     return p
 
 
 # ----------------------------------------------------------------------------- run
+def _print_dry_run(info: dict) -> None:
+    print(f"dry run: model {info['model']} (family {info['family']}, {info['config_class']}); dataset "
+          f"{info['dataset']} ({info['n_samples']} samples in the run); showing {len(info['samples'])}. "
+          "No forward pass was run and nothing was written.")
+    for x in info["samples"]:
+        print(f"--- sample {x['index']}: {x['n_options']} options, answer {x['answer']}; {x['n_tokens']} tokens "
+              f"({x['n_image_tokens']} image tokens, {x['n_question_tokens']} question tokens)")
+        print("prompt (exact text, between the markers; option letters are scored as its continuation):")
+        print(">>>")
+        print(x["prompt"])
+        print("<<<")
+        ids = "  ".join(f"{k}={v} {x['option_tokens'][k]}" for k, v in x["option_ids"].items())
+        print(f"option token ids: {ids}")
+
+
+def _init_process_group() -> bool:
+    """Under torchrun / accelerate launch (WORLD_SIZE > 1 and MASTER_ADDR set) join a gloo
+    process group for barriers; returns True when this call created it."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1 or not os.environ.get("MASTER_ADDR"):
+        return False
+    import datetime
+
+    import torch.distributed as dist
+
+    if not dist.is_available() or dist.is_initialized():
+        return False
+    timeout = float(os.environ.get("PIDLIB_RANK_TIMEOUT", 6 * 3600))
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=timeout))
+    return True
+
+
 def cmd_run(args) -> int:
     import shlex
 
-    from pidlib.runner import run
+    from pidlib.runner import dry_run, run
 
+    if args.dry_run:
+        _print_dry_run(dry_run(args.model, args.dataset, images=args.images, split=args.split, limit=args.limit,
+                               n=args.dry_run, trust_remote_code=args.trust_remote_code, on_error=args.on_error))
+        return 0
+    if not args.out:
+        raise SystemExit("error: pidlib run: the following arguments are required: --out (see 'pidlib run --help')")
     command = " ".join(shlex.quote(a) for a in ["pidlib", *(args._argv or sys.argv[1:])])
-    res = run(args.model, args.dataset, args.out, images=args.images, split=args.split,
-              fit_dataset=args.fit_dataset, fit_images=args.fit_images, fit_split=args.fit_split,
-              limit=args.limit, layers=args.layers, batch_size=args.batch_size, share_prefix=args.share_prefix,
-              device=args.device, dtype=args.dtype, tau=args.tau, seed=args.seed,
-              noise_draws=args.noise_draws, donors=args.donors, trust_remote_code=args.trust_remote_code,
-              on_error=args.on_error, progress=not args.no_progress, wait=args.wait, command=command)
+    created = _init_process_group()
+    try:
+        res = run(args.model, args.dataset, args.out, images=args.images, split=args.split,
+                  fit_dataset=args.fit_dataset, fit_images=args.fit_images, fit_split=args.fit_split,
+                  limit=args.limit, layers=args.layers, batch_size=args.batch_size, share_prefix=args.share_prefix,
+                  device=args.device, dtype=args.dtype, tau=args.tau, seed=args.seed,
+                  noise_draws=args.noise_draws, donors=args.donors, trust_remote_code=args.trust_remote_code,
+                  on_error=args.on_error, progress=not args.no_progress, wait=args.wait, command=command,
+                  device_map=args.device_map, max_memory=args.max_memory, offload_folder=args.offload_folder)
+    finally:
+        if created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     print(res.summary_line())
     for s in res.skipped:
         print(f"  skipped: {s['message']}")
@@ -258,6 +336,64 @@ def cmd_spectrum(args) -> int:
     return 0
 
 
+def mmbench_reports(args) -> list[dict]:
+    """One :func:`pidlib.analysis.mmbench.mmbench_report` per MMBench run under ``args.dir``."""
+    from pathlib import Path
+
+    from pidlib.analysis.mmbench import mmbench_report
+    from pidlib.store import RunStore, find_runs
+
+    d = Path(args.dir)
+    if (d / "meta.json").is_file():
+        runs = [RunStore.from_dir(d)]
+    elif d.is_dir():
+        runs = [r for r in find_runs(d) if str((r.meta().get("data") or {}).get("format", "")).startswith("mmbench")]
+        if not runs:
+            raise SystemExit(f"error: no MMBench run under {d} (formats mmbench, mmbench-hf)")
+    else:
+        raise SystemExit(f"error: {d} is neither a run directory nor a run store root")
+    if args.n_boot == 1:
+        raise SystemExit("error: --n-boot must be 0 or at least 2")
+    out = []
+    for r in runs:
+        try:
+            out.append(mmbench_report(r, args.dataset, images=args.images, min_rows=args.min_rows,
+                                      spectra=not args.no_spectra, n_boot=args.n_boot, seed=args.seed,
+                                      fit_fraction=args.fit_fraction, batch_kwargs={"device": args.device}))
+        except ValueError as e:
+            raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+    return out
+
+
+def cmd_mmbench(args) -> int:
+    reports = mmbench_reports(args)
+    if args.json:
+        print(json.dumps(reports, indent=2, default=float, allow_nan=True))
+        return 0
+    pct = lambda v: "  n/a" if v is None or v != v else f"{100 * v:5.1f}"  # noqa: E731
+    for rep in reports:
+        o = rep["overall"]
+        print(f"run {rep['run']}\n  dataset {rep['dataset']}, tau {rep['tau']}, probes {rep['probes']}")
+        print(f"  overall: CircularEval {pct(o['circular_accuracy'])}% over {o['n_questions']} questions; "
+              f"accuracy {pct(o['accuracy'])}% over {o['n_rows']} rows (original questions "
+              f"{pct(o['accuracy_original'])}%); language-only CircularEval {pct(o['circular_accuracy_language_only'])}%")
+        for title, key in (("category", "categories"), ("L2 category", "l2_categories")):
+            print(f"  {title:<40} rows  quest.  circ%   acc%  lang-only circ%")
+            for name, b in rep[key].items():
+                print(f"  {name[:40]:<40} {b['n_rows']:4d}  {b['n_questions']:5d}  {pct(b['circular_accuracy'])}  "
+                      f"{pct(b['accuracy'])}  {pct(b['circular_accuracy_language_only'])}")
+        if rep["spectra"]:
+            print(f"  spectra per category (>= {rep['min_rows']} rows; bits):")
+            print(f"  {'category':<40} {'R':>7} {'U1':>7} {'U2':>7} {'S':>7}  n_fit/n_eval")
+            for name, r in rep["spectra"].items():
+                print(f"  {name[:40]:<40} {r['redundancy']:7.4f} {r['unique1']:7.4f} {r['unique2']:7.4f} "
+                      f"{r['synergy']:7.4f}  {r['n_fit']}/{r['n_eval']}")
+        if rep["too_small"]:
+            small = ", ".join(f"{k} ({v})" for k, v in rep["too_small"].items())
+            print(f"  no spectrum (fewer than {rep['min_rows']} rows): {small}")
+    return 0
+
+
 def _user_errors() -> tuple:
     from pidlib.analysis.tables import SpectraTableError
     from pidlib.data.schema import DatasetError
@@ -278,6 +414,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "mmbench":
+            return cmd_mmbench(args)
         return cmd_spectrum(args)
     except user_errors as e:
         msg = " ".join(str(e).split("\n"))

@@ -44,19 +44,39 @@ Checks
     the image (or the question) changes no sample's output gets a warning (printed and
     stored in ``meta.json["warnings"]``): the model or its adapter ignores that input.
 
+Big models and many processes
+    ``device_map`` (``"auto"``, ``"balanced"``, a ``{module: device}`` dict or its JSON) and
+    ``max_memory`` load the model with accelerate's big-model inference
+    (:func:`pidlib.models.load_adapter`): layers may sit on several GPUs, the CPU or disk.
+    The placement changes no number, so it is not part of the run key (the dtype is);
+    it is recorded in ``meta.json`` (``adapter.device_map``).
+
+    Under ``torchrun`` or ``accelerate launch`` (environment ``RANK``/``WORLD_SIZE``/
+    ``LOCAL_RANK``, or an initialised ``torch.distributed`` process group) each of the
+    ``W`` processes probes the samples at positions ``rank, rank + W, ...`` of the run and
+    writes its own parts (``part-r<rank>-<n>.parquet``) into the same run directory: a
+    rank holds ``.lock-r<rank>`` for its whole run and the shared writer lock only while it
+    writes a part or ``meta.json``. Rank 0 computes the noise statistics; the others wait
+    for its file (no process group needed). Each rank resumes its own samples; the
+    finished run holds exactly the rows of the one-process run (the noise of a sample is
+    keyed by its index, not by batch or rank). Whichever rank finds every sample stored
+    marks the run complete. ``device="cuda"`` means ``cuda:<LOCAL_RANK>`` per rank.
+
 A finished run is a no-op that writes nothing (it works on a read-only disk).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["run", "RunResult", "ConfigError", "select_split", "probe_config", "PROBE_VERSION", "ALL_ROWS"]
+__all__ = ["run", "RunResult", "ConfigError", "select_split", "probe_config", "PROBE_VERSION", "ALL_ROWS",
+           "rank_info", "dry_run"]
 
 PROBE_VERSION = "pidlib-three-probes-v1"
 NOISE_VERSION = "pidlib-noise-stats-v1"
@@ -140,6 +160,69 @@ def _check_options(o: dict) -> None:
     info = o["run_info"]
     if info is not None and not isinstance(info, Mapping):
         bad("run_info", f"must be a dict (task, family, scale, stage, ...), got {type(info).__name__}")
+
+
+def rank_info() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` of this process: from an initialised
+    ``torch.distributed`` process group, else from the ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``
+    environment variables that ``torchrun`` and ``accelerate launch`` set; ``(0, 1, 0)``
+    for a plain process.
+
+    Raises
+    ------
+    ConfigError
+        When the variables are not integers or ``RANK`` is not below ``WORLD_SIZE``.
+    """
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank()))
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", rank))
+    except ValueError:
+        raise ConfigError(f"RANK/WORLD_SIZE/LOCAL_RANK must be integers, got {os.environ.get('RANK')!r}/"
+                          f"{os.environ.get('WORLD_SIZE')!r}/{os.environ.get('LOCAL_RANK')!r}") from None
+    if world < 1 or not 0 <= rank < world:
+        raise ConfigError(f"RANK {rank} is not in [0, WORLD_SIZE={world})")
+    return rank, world, local
+
+
+def _barrier() -> None:
+    """A barrier over the process group when one is initialised (else nothing)."""
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+    except Exception as e:  # noqa: BLE001 - a failed barrier must not lose stored rows
+        print(f"warning: torch.distributed barrier failed ({type(e).__name__}: {e})", file=sys.stderr)
+
+
+def _wait_noise_stats(store, noise_key: str, rank: int, timeout: float):
+    """Another rank's noise statistics: wait until rank 0 has written them to the run."""
+    import json
+
+    from pidlib.probes import NoiseStats
+    from pidlib.store import load_noise_stats
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if store.noise_stats_path.is_file():
+            try:
+                t, meta = load_noise_stats(store.dir)
+            except (ValueError, OSError, json.JSONDecodeError):
+                t, meta = None, {}
+            if meta.get("noise_key") == noise_key:
+                return NoiseStats.from_tensors(t, meta), meta, "computed by rank 0"
+        if time.monotonic() > deadline:
+            raise ConfigError(f"rank {rank}: rank 0 wrote no noise statistics to {store.dir} within {timeout:g} s "
+                              "(PIDLIB_RANK_TIMEOUT); is rank 0 running this same run?")
+        time.sleep(0.5)
 
 
 def _device(device: str):
@@ -344,11 +427,12 @@ class _hf_progress:
 
 def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_dataset=None,
         fit_images=None, fit_split: str | None = None, limit: int | None = None, layers: bool = False,
-        batch_size: int = 8, share_prefix: bool = False, device: str = "cpu", dtype: str = "auto",
+        batch_size: int = 8, share_prefix: bool = False, device: str | None = None, dtype: str = "auto",
         tau: float = 0.3, seed: int = 0, noise_draws: int = 1, donors: int = 0,
         trust_remote_code: bool = False, on_error: str = "raise", progress: bool = True,
         wait: float = 0.0, run_info: Mapping[str, Any] | None = None, command: str | None = None,
-        adapter=None, verbose: bool = True) -> RunResult:
+        adapter=None, verbose: bool = True, device_map=None, max_memory=None, offload_folder=None,
+        shard: tuple[int, int] | None = None) -> RunResult:
     """Probe ``model`` on ``dataset`` and store one row per sample under ``out`` (resumable).
 
     Parameters
@@ -379,8 +463,11 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         Samples per forward (1 + 2K rows each); default 8.
     share_prefix : bool
         Full and visual-only probes share the prefix KV cache (default False).
-    device : str
-        ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``, ...
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... Default: ``"cpu"``, or ``"cuda"`` with a
+        ``device_map`` on a machine with CUDA. Under several ranks ``"cuda"`` is
+        ``cuda:<LOCAL_RANK>``. With a ``device_map`` it is the device type the map puts the
+        input embedding on (checked).
     dtype : str
         ``"auto"`` (default: bf16 on CUDA, fp32 on CPU), ``"bf16"``, ``"fp16"``, ``"fp32"``.
     tau : float
@@ -410,6 +497,18 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         An already loaded adapter for ``model`` (it must be the model ``model`` names).
     verbose : bool
         Print warnings to stderr (default True).
+    device_map : str or dict, optional
+        Load with accelerate's big-model inference: ``"auto"``, ``"balanced"``,
+        ``"balanced_low_0"``, ``"sequential"``, or ``{module name: device}`` (or its JSON
+        text). Not part of the run key. Default ``None``: the whole model on ``device``.
+    max_memory : dict or str, optional
+        Per-device budget for the placement, ``{0: "70GiB", "cpu": "200GiB"}`` or
+        ``"0=70GiB,cpu=200GiB"``.
+    offload_folder : str, optional
+        Folder for weights the map sends to ``"disk"`` (default: a temporary folder).
+    shard : (rank, world), optional
+        This process's share of a multi-process run (default: :func:`rank_info`, i.e.
+        ``torchrun``'s environment). ``(0, 1)``: a plain run.
 
     Returns
     -------
@@ -431,6 +530,21 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
     opts = dict(tau=tau, batch_size=batch_size, noise_draws=noise_draws, donors=donors, seed=seed, limit=limit,
                 on_error=on_error, wait=wait, split=split, fit_split=fit_split, run_info=run_info)
     _check_options(opts)
+    from pidlib.models.registry import parse_device_map, parse_max_memory
+
+    try:
+        device_map, max_memory = parse_device_map(device_map), parse_max_memory(max_memory)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if max_memory is not None and device_map is None:
+        raise ConfigError("max_memory needs a device map (device_map='auto', 'balanced' or a JSON map)")
+    rank, world, local_rank = rank_info() if shard is None else (int(shard[0]), int(shard[1]), int(shard[0]))
+    if not (world >= 1 and 0 <= rank < world):
+        raise ConfigError(f"shard must be (rank, world) with 0 <= rank < world, got {(rank, world)}")
+    if device is None:
+        device = "cuda" if device_map is not None and torch.cuda.is_available() else "cpu"
+    if world > 1 and device == "cuda" and device_map is None:
+        device = f"cuda:{local_rank}"
     dev = _device(device)
     dtype_name = _dtype_name(dtype, dev)
     t0 = time.perf_counter()
@@ -467,7 +581,8 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
                              "noise_device": dev.type, "fit": fit_id, "version": NOISE_VERSION,
                              "instruction": config["instruction"], "probe": PROBE_VERSION}, n=16)
     split_label = split if split is not None else ALL_ROWS
-    store = RunStore(out, model_id, ds.name, split_label, config, create=False, data_id=data_id)
+    store = RunStore(out, model_id, ds.name, split_label, config, create=False, data_id=data_id,
+                     rank=rank if world > 1 else None, lock_wait=max(float(wait), 600.0) if world > 1 else 0.0)
     want = [str(s.index) for s in samples]
 
     # -- a finished run is a no-op (nothing written: works on a read-only disk) -----------
@@ -487,27 +602,40 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         return RunResult(store.dir, store, len(store.done()), 0, len(store.done()), m.get("skipped", []),
                          m.get("warnings", []), True, m)
 
-    # -- one writer at a time --------------------------------------------------------------
-    store.acquire(wait)
+    # -- one writer at a time (one per rank; parts under the shared lock) ---------------------
+    if world > 1:
+        store.acquire_rank(wait)
+    else:
+        store.acquire(wait)
     try:
         if store.meta_path.is_file() and complete(store):   # finished while we waited
             m = store.meta()
             return RunResult(store.dir, store, len(store.done()), 0, len(store.done()), m.get("skipped", []),
                              m.get("warnings", []), True, m)
-        store._ensure_meta()
+        with store.lock():
+            store._ensure_meta()
         if adapter is None:
             from pidlib.models import load_adapter
 
             with _hf_progress(progress):
                 adapter = load_adapter(model, device=str(dev), dtype=dtype_name,
-                                       trust_remote_code=trust_remote_code)
+                                       trust_remote_code=trust_remote_code, device_map=device_map,
+                                       max_memory=max_memory, offload_folder=offload_folder)
         got = str(adapter.dtype).replace("torch.", "")
         if got != dtype_name:
             raise ConfigError(f"the adapter's dtype {got} is not the run's dtype {dtype_name}")
+        if adapter.device.type != dev.type:
+            raise ConfigError(f"the device map puts the input embedding on {adapter.device}, not on a {dev.type} "
+                              f"device; pass device={adapter.device.type!r} (CLI --device {adapter.device.type}): "
+                              "the noise generator's device type is part of the run key")
         base = {"dataset": fit_ds.name, "split": fit_split if fit_split is not None else split_label,
                 "rows": fit_label, "data_id": fit_id}
-        stats, stats_meta, stats_how = _noise_stats(store, out, model_id, noise_key, fit_samples, base,
-                                                    adapter, on_error, progress)
+        if world > 1 and rank != 0:
+            stats, stats_meta, stats_how = _wait_noise_stats(
+                store, noise_key, rank, float(os.environ.get("PIDLIB_RANK_TIMEOUT", 6 * 3600)))
+        else:
+            stats, stats_meta, stats_how = _noise_stats(store, out, model_id, noise_key, fit_samples, base,
+                                                        adapter, on_error, progress)
         info = {k: v for k, v in dict(run_info or {}).items() if v is not None}
         unknown = sorted(set(info) - set(RUN_INFO_KEYS))
         if unknown:
@@ -517,8 +645,8 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
             from pidlib.data.loaders import parse_spec
 
             _, path, _ = parse_spec(spec, images)
-            if Path(path).expanduser().is_file():
-                p = Path(path).expanduser()
+            pth = Path(path).expanduser()
+            for p in ([pth] if pth.is_file() else sorted(pth.rglob("*.parquet")) if pth.is_dir() else []):
                 data_files.append({"path": str(p.resolve()), "size": p.stat().st_size, "digest": file_digest(p)})
         m = store.meta()
         sources = list(m.get("data", {}).get("sources", []))
@@ -526,15 +654,15 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         if src not in sources:
             sources.append(src)
         cmd = command if command is not None else " ".join(shlex.quote(a) for a in ["pidlib", *sys.argv[1:]])
+        noise_field = {} if rank != 0 else {"noise_stats": {
+            "file": store.noise_stats_path.name, "noise_key": noise_key, "rows": fit_label, "data_id": fit_id,
+            "spec": fit_spec, "n_samples": stats_meta.get("n_samples"), "how": stats_how}}
         store.update_meta(
             command=cmd, adapter=adapter.describe(), model_input=model, model_files=files,
             dataset_source=ds.source, dataset_format=ds.format,
             data={"data_id": data_id, "format": ds.format, "name": ds.name, "split": split,
                   "limit": limit, "n_samples": len(samples), "sources": sources},
-            noise_stats={"file": store.noise_stats_path.name, "noise_key": noise_key, "rows": fit_label,
-                         "data_id": fit_id, "spec": fit_spec, "n_samples": stats_meta.get("n_samples"),
-                         "how": stats_how},
-            run_info=info, **{k: info[k] for k in RUN_INFO_KEYS if k in info},
+            run_info=info, **{k: info[k] for k in RUN_INFO_KEYS if k in info}, **noise_field,
             status="running")
 
         from pidlib.probes import run_probes
@@ -543,16 +671,26 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
             summary = run_probes(adapter, ds, split_label, store, batch_size=batch_size, tau=tau, seed=seed,
                                  layers=layers, noise_stats=stats, progress=progress, on_error=on_error,
                                  samples=samples, share_prefix=share_prefix, noise_draws=noise_draws,
-                                 donors=donors)
+                                 donors=donors, shard=(rank, world) if world > 1 else None)
         skipped = [{"index": i, "problem": p, "message": f"sample {i}: {p}"} for i, p in summary["skipped"]]
         skipped += [{"file": s.file, "row": s.row, "problem": s.problem, "message": str(s)} for s in ds.skipped]
-        done = store.done()
-        warns, counts = input_effect_warnings(store, model_id)
-        missing = set(want) - {str(x["index"]) for x in skipped if x.get("index") is not None} - done
-        store.update_meta(skipped=skipped, warnings=warns, input_effect=counts,
-                          last_run={**{k: v for k, v in summary.items() if k != "skipped"},
-                                    "seconds_total": time.perf_counter() - t0},
-                          status="complete" if not missing else "incomplete")
+        last = {**{k: v for k, v in summary.items() if k != "skipped"}, "seconds_total": time.perf_counter() - t0}
+        _barrier()   # with a process group, every rank has written its parts before any finalizes
+        with store.lock():   # ranks finalize in turn; whoever finds every sample stored completes the run
+            meta_now = store.meta()
+            if world > 1:   # merge this rank's skipped rows with the others'
+                seen = {x.get("message") for x in meta_now.get("skipped", [])}
+                skipped = list(meta_now.get("skipped", [])) + [x for x in skipped if x.get("message") not in seen]
+            done = store.done()
+            missing = set(want) - {str(x["index"]) for x in skipped if x.get("index") is not None} - done
+            warns, counts = input_effect_warnings(store, model_id) if not missing or world == 1 else ([], {})
+            extra = {}
+            if world > 1:
+                ranks = dict(meta_now.get("ranks", {}))
+                ranks[str(rank)] = dict(last, world_size=world, host=platform.node(), pid=os.getpid())
+                extra = {"ranks": ranks, "world_size": world}
+            store.update_meta(skipped=skipped, warnings=warns, input_effect=counts, last_run=last,
+                              status="complete" if not missing else "incomplete", **extra)
         if verbose:
             for w in warns:
                 print(f"warning: {w}", file=sys.stderr)
@@ -560,3 +698,70 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
                          False, store.meta())
     finally:
         store.release()
+        if world > 1:
+            store.release_rank()
+
+
+# ----------------------------------------------------------------------------- dry run
+def dry_run(model: str, dataset, *, images=None, split: str | None = None, limit: int | None = None, n: int = 3,
+            trust_remote_code: bool = False, on_error: str = "raise") -> dict:
+    """What a run would feed the model, without loading its weights or writing anything.
+
+    Loads the config and the processor (tokenizer, chat template, image processor), then
+    for the first ``n`` samples of the run builds the inputs exactly as :func:`run` does
+    (:meth:`pidlib.models.Adapter.prepare`) and the option letters' token ids as
+    continuations of the prompt (:func:`pidlib.probes.letter_token_ids`).
+
+    Returns
+    -------
+    dict
+        ``model``, ``family``, ``config_class``, ``dataset``, ``n_samples`` (in the run) and
+        ``samples``: one dict per shown sample with ``index``, ``answer``, ``n_options``,
+        ``prompt`` (the exact text), ``n_tokens``, ``n_image_tokens``,
+        ``n_question_tokens``, ``option_ids`` ({letter: [ids]}) and ``option_tokens``.
+    """
+    from pidlib.data.schema import LETTERS
+    from pidlib.models.base import AdapterError
+    from pidlib.models.registration import adapter_class_for_config
+    from pidlib.probes.scoring import letter_token_ids
+
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"n must be an integer >= 1, got {n!r}")
+    _check_options(dict(tau=0.3, batch_size=1, noise_draws=1, donors=0, seed=0, limit=limit, on_error=on_error,
+                        wait=0.0, split=split, fit_split=None, run_info=None))
+    ds, spec = _load(dataset, images, on_error)
+    samples = select_split(ds, split, limit)
+    try:
+        from transformers import AutoConfig, AutoProcessor
+
+        config = AutoConfig.from_pretrained(str(model), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise AdapterError(f"model {model!r}: cannot read its config ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:300]})") from None
+    cls = adapter_class_for_config(config)
+    try:
+        processor = AutoProcessor.from_pretrained(str(model), trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001 - name the part that failed
+        from pidlib.models.registry import _torchvision_ok, torchvision_message
+
+        if "torchvision" in str(e).lower() or not _torchvision_ok():
+            raise AdapterError(torchvision_message(str(model), e)) from None
+        raise AdapterError(f"could not load the processor of {model}: {e}") from None
+    adapter = cls(None, processor, config=config, name=str(model))
+    tok = adapter.tokenizer
+    shown = []
+    for s in samples[:n]:
+        p = adapter.prepare(s)
+        letters = LETTERS[:len(s.options)]
+        try:
+            opt = letter_token_ids(tok, p.prompt, letters)
+        except ValueError as e:
+            raise AdapterError(f"sample {s.index!r}: {e}") from None
+        ids = p.input_ids
+        shown.append({"index": str(s.index), "answer": s.answer, "n_options": len(s.options), "prompt": p.prompt,
+                      "n_tokens": int(ids.numel()), "n_image_tokens": int(adapter.image_mask(ids).sum()),
+                      "n_question_tokens": int(p.question_mask.sum()),
+                      "option_ids": {L: list(map(int, c)) for L, c in zip(letters, opt)},
+                      "option_tokens": {L: tok.convert_ids_to_tokens(c) for L, c in zip(letters, opt)}})
+    return {"model": str(model), "family": cls.family, "config_class": type(config).__name__,
+            "dataset": spec if spec is not None else ds.name, "n_samples": len(samples), "samples": shown}

@@ -11,6 +11,12 @@ Layout::
         .lock                 the writer lock (holder's pid, host and start time inside)
         quarantine/           parts that could not be read or belong to another run
 
+A run written by several processes (``torchrun``, ``accelerate launch``: ranks of one
+job, see :func:`pidlib.run`) has parts named ``part-r<rank>-<n>.parquet``
+(``part-r001-00000.parquet``), so ranks never collide; each rank holds ``.lock-r<rank>``
+for its whole run (a second process of the same rank stops or waits) and takes the shared
+``.lock`` only while it writes a part or updates ``meta.json``.
+
 ``config_hash`` is the first 12 hex digits of the SHA-256 of the configuration's
 canonical JSON (sorted keys, no whitespace), so a run with any changed setting goes to a
 different directory and stale rows are never reused. ``data_id`` (optional) is the content
@@ -97,7 +103,13 @@ QUARANTINE = "quarantine"
 LOCK_FILE = ".lock"
 #: 2: parts carry key metadata and page checksums; meta.json has ``store_version``.
 STORE_VERSION = 2
-_PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
+#: ``part-00012.parquet`` (one writer) or ``part-r003-00012.parquet`` (rank 3 of a multi-process run)
+_PART_RE = re.compile(r"^part-(?:r(\d{3,})-)?(\d{5,})\.parquet$")
+
+
+def _part_key(m: "re.Match") -> tuple[int, int]:
+    """(rank, number) of a part name; -1 for the rank of single-writer parts."""
+    return (int(m.group(1)) if m.group(1) is not None else -1, int(m.group(2)))
 _KV = {"config_hash": b"pidlib.config_hash", "data_id": b"pidlib.data_id", "split": b"pidlib.split"}
 
 #: Known column types (ARCHITECTURE.md, "Probe run rows").
@@ -260,7 +272,10 @@ class RunStore:
     """
 
     def __init__(self, root: PathLike, model: str, dataset: str, split: str,
-                 config: Mapping[str, Any], *, create: bool = True, data_id: str | None = None):
+                 config: Mapping[str, Any], *, create: bool = True, data_id: str | None = None,
+                 rank: int | None = None, lock_wait: float = 0.0):
+        self.rank = None if rank is None else int(rank)
+        self.lock_wait = float(lock_wait)
         self.root = Path(root)
         self.model = str(model)
         self.dataset = str(dataset)
@@ -279,6 +294,7 @@ class RunStore:
         self._known_parts: set[str] = set()
         self._done: set[str] = set()
         self._lock_fd: int | None = None
+        self._rank_fd: int | None = None
         self.bad_parts: dict[str, str] = {}     # part name -> problem (parts skipped by a reader)
 
     # -- construction helpers -----------------------------------------------------------
@@ -291,6 +307,7 @@ class RunStore:
             raise FileNotFoundError(f"not a run directory (no meta.json): {path}")
         meta = json.loads(meta_path.read_text())
         self = cls.__new__(cls)
+        self.rank, self.lock_wait = None, 0.0
         self.root = path.parents[3] if len(path.parents) >= 4 else path
         self.model, self.dataset, self.split = meta["model"], meta["dataset"], meta["split"]
         self.data_id = meta.get("data_id")
@@ -354,10 +371,11 @@ class RunStore:
         bad = {"model", "dataset", "split", "data_id", "config", "config_hash", "store_version"} & set(fields)
         if bad:
             raise ValueError(f"cannot change key fields {sorted(bad)} of a run")
-        self._ensure_meta()
-        m = self.meta()
-        m.update(fields)
-        atomic_write_text(self.meta_path, json.dumps(m, indent=2, sort_keys=True, default=_json_default) + "\n")
+        with self.lock():   # read-modify-write: ranks of one run update it in turn
+            self._ensure_meta()
+            m = self.meta()
+            m.update(fields)
+            atomic_write_text(self.meta_path, json.dumps(m, indent=2, sort_keys=True, default=_json_default) + "\n")
 
     # -- the writer lock ----------------------------------------------------------------
     @property
@@ -369,14 +387,39 @@ class RunStore:
         """True while this object holds the writer lock."""
         return self._lock_fd is not None
 
-    def _holder(self) -> str:
+    def _holder(self, path: Path | None = None) -> str:
         try:
-            info = json.loads(self.lock_path.read_text() or "{}")
+            info = json.loads((path or self.lock_path).read_text() or "{}")
         except (OSError, ValueError):
             info = {}
         if not info:
             return "another process"
         return f"process {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+
+    def _take(self, path: Path, wait: float, what: str) -> int:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        deadline = time.monotonic() + max(0.0, float(wait))
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise RunLockedError(
+                    f"run directory {self.dir} is being written by {self._holder(path)}{what}; "
+                    + (f"waited {wait:g} s; " if wait else "")
+                    + "wait for it to finish (or pass a waiting time, CLI --wait SECONDS) -- two writers "
+                      "would store samples twice")
+            time.sleep(0.05)
+        import datetime as _dt
+        import platform
+
+        info = json.dumps({"pid": os.getpid(), "host": platform.node(), "rank": self.rank,
+                           "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.encode(), 0)
+        except OSError:
+            pass
+        return fd
 
     def acquire(self, wait: float = 0.0) -> None:
         """Take the writer lock, waiting at most ``wait`` seconds.
@@ -388,34 +431,12 @@ class RunStore:
         """
         if self._lock_fd is not None:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        deadline = time.monotonic() + max(0.0, float(wait))
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise RunLockedError(
-                    f"run directory {self.dir} is being written by {self._holder()}; "
-                    + (f"waited {wait:g} s; " if wait else "")
-                    + "wait for it to finish (or pass a waiting time, CLI --wait SECONDS) -- two writers "
-                      "would store samples twice")
-            time.sleep(0.1)
-        import datetime as _dt
-        import platform
+        self._lock_fd = self._take(self.lock_path, wait, "")
+        if self.rank is None:   # re-read all under the lock (ranks only ever add parts beside ours)
+            self._known_parts, self._done, self.bad_parts = set(), set(), {}
 
-        info = json.dumps({"pid": os.getpid(), "host": platform.node(),
-                           "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, info.encode(), 0)
-        except OSError:
-            pass
-        self._lock_fd = fd
-        self._known_parts, self._done, self.bad_parts = set(), set(), {}   # re-read all under the lock
-
-    def release(self) -> None:
-        """Release the writer lock (no-op when not held)."""
-        fd, self._lock_fd = self._lock_fd, None
+    @staticmethod
+    def _drop(fd: int | None) -> None:
         if fd is None:
             return
         try:
@@ -427,11 +448,35 @@ class RunStore:
         finally:
             os.close(fd)
 
+    def release(self) -> None:
+        """Release the writer lock (no-op when not held)."""
+        fd, self._lock_fd = self._lock_fd, None
+        self._drop(fd)
+
+    # -- ranks of a multi-process run ---------------------------------------------------
+    def rank_lock_path(self, rank: int | None = None) -> Path:
+        r = self.rank if rank is None else rank
+        return self.dir / f"{LOCK_FILE}-r{int(r):03d}"
+
+    def acquire_rank(self, wait: float = 0.0) -> None:
+        """Take the lock of this store's rank (``.lock-rNNN``) for a whole run: a second
+        process of the same rank stops (or waits); other ranks write beside it, each part
+        under the shared writer lock for the moment it is written."""
+        if self.rank is None:
+            raise RuntimeError("acquire_rank() needs a store opened with rank=")
+        if self._rank_fd is None:
+            self._rank_fd = self._take(self.rank_lock_path(), wait, f" (rank {self.rank})")
+
+    def release_rank(self) -> None:
+        fd, self._rank_fd = self._rank_fd, None
+        self._drop(fd)
+
     @contextlib.contextmanager
-    def lock(self, wait: float = 0.0):
-        """``with store.lock(wait=60): ...`` holds the writer lock for the block."""
+    def lock(self, wait: float | None = None):
+        """``with store.lock(wait=60): ...`` holds the writer lock for the block (no-op when
+        already held; ``wait`` defaults to the store's ``lock_wait``)."""
         held = self.locked
-        self.acquire(wait)
+        self.acquire(self.lock_wait if wait is None else wait)
         try:
             yield self
         finally:
@@ -443,7 +488,7 @@ class RunStore:
         """Completed parts in append order (temp files are never listed)."""
         if not self.dir.is_dir():
             return []
-        found = [(int(m.group(1)), p) for p in self.dir.iterdir() if (m := _PART_RE.match(p.name))]
+        found = [(_part_key(m), p) for p in self.dir.iterdir() if (m := _PART_RE.match(p.name))]
         return [p for _, p in sorted(found)]
 
     def _kv(self) -> dict[bytes, bytes]:
@@ -575,8 +620,11 @@ class RunStore:
                 os.fsync(f.fileno())
             for _ in range(1000):
                 existing = self.parts() + [self.dir / n for n in self.bad_parts]
-                n = max((int(_PART_RE.match(p.name).group(1)) for p in existing), default=-1) + 1
-                final = self.dir / f"part-{n:05d}.parquet"
+                mine = -1 if self.rank is None else self.rank
+                n = max((k[1] for p in existing if (k := _part_key(_PART_RE.match(p.name)))[0] == mine),
+                        default=-1) + 1
+                final = self.dir / (f"part-{n:05d}.parquet" if self.rank is None
+                                    else f"part-r{self.rank:03d}-{n:05d}.parquet")
                 try:
                     os.link(tmp, final)  # atomic and exclusive: never overwrites a part
                 except FileExistsError:  # pragma: no cover - the lock makes this unreachable
@@ -679,6 +727,7 @@ class RunStore:
     def __del__(self):  # pragma: no cover - best effort
         try:
             self.release()
+            self.release_rank()
         except Exception:
             pass
 

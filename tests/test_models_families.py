@@ -22,6 +22,7 @@ torch.set_num_threads(1)
 from pidlib.models import Adapter, Prepared, adapter_for  # noqa: E402
 from pidlib.models import tiny  # noqa: E402
 from pidlib.probes import compute_noise_stats, lens_logits  # noqa: E402
+from pidlib.probes.lens import decoder_layers  # noqa: E402
 from pidlib.probes.pipeline import ProbeItem, _option_ids, forward_rows, probe_batch, probe_rows  # noqa: E402
 
 BODIES = [
@@ -77,8 +78,35 @@ def build_llava():
     return Case(a, items, reference)
 
 
+def build_llava_next():
+    """LLaVA-NeXT through its own processor (AnyRes: token counts follow the image shape)."""
+    from PIL import Image
+
+    from pidlib.data.schema import MCSample
+
+    model, proc = tiny.tiny_llava_next()
+    a = adapter_for(model, proc)
+    rng = np.random.RandomState(5)
+    items = []
+    qs = [("What color is the circle ?", ["red", "green", "blue"], None, (16, 16)),
+          ("How many ?", ["one", "two"], None, (18, 40)),
+          ("What shape is on the left ?", ["circle", "square", "triangle", "yes"], "there is a red square",
+           (30, 30))]
+    for i, (q, opts, hint, shape) in enumerate(qs):
+        img = Image.fromarray((rng.rand(*shape, 3) * 255).astype("uint8"))
+        s = MCSample(str(i), q, opts, "A", img, hint=hint)
+        items.append(ProbeItem(s.index, len(opts), "A", a.prepare(s)))
+
+    def reference(it):
+        return model(input_ids=it.prepared.input_ids[None], **it.prepared.vision_inputs).logits[0, -1]
+    return Case(a, items, reference)
+
+
 def build_qwen(kind):
-    model, tok = tiny.tiny_qwen2_vl(kind)
+    if kind == "qwen3_vl":
+        model, tok = tiny.tiny_qwen3_vl()
+    else:
+        model, tok = tiny.tiny_qwen2_vl(kind)
     a = adapter_for(model, None, tok)
     c = model.config
     grids = [(1, 4, 4), (1, 4, 8), (1, 8, 4)]
@@ -182,6 +210,8 @@ BUILDERS = {
     "llava": build_llava,
     "qwen2_vl": lambda: build_qwen("qwen2_vl"),
     "qwen2_5_vl": lambda: build_qwen("qwen2_5_vl"),
+    "qwen3_vl": lambda: build_qwen("qwen3_vl"),
+    "llava_next": build_llava_next,
     "gemma3": build_gemma3,
 }
 
@@ -249,7 +279,7 @@ def test_batched_equals_per_sample_with_left_padding(case):
             np.testing.assert_allclose(rb[col], rs[col], atol=2e-5, rtol=1e-4, err_msg=col)
         for col in ("mass_full", "mass_vis", "mass_lang"):
             assert rb[col] == pytest.approx(rs[col], rel=1e-4, abs=1e-7)
-        assert len(rb["p_full"]) == 4 and len(rb["lens_full"]) == 4 * len(a.decoder_layers())
+        assert len(rb["p_full"]) == 4 and len(rb["lens_full"]) == 4 * len(decoder_layers(a.model))
         assert abs(float(np.sum(rb["p_full"])) - 1) < 1e-5
 
 
@@ -261,14 +291,14 @@ def test_logit_lens_last_layer_equals_model_logits(case):
     logits, captured = forward_rows(a, list(pr.rows), [it.prepared.input_ids] * 3, pr.vision,
                                     capture=True)
     lens = lens_logits(a, captured)
-    assert lens.shape[0] == len(a.decoder_layers())
+    assert lens.shape[0] == len(decoder_layers(a.model))
     assert torch.allclose(lens[-1], logits[:, -1].float(), atol=1e-5, rtol=1e-4)
     assert not torch.allclose(lens[0], lens[-1], atol=1e-3)  # earlier layers read differently
 
 
 def test_qwen_needs_3d_rope_positions():
     """With 1-D positions (the paper's fallback in its noised probes) logits differ."""
-    for kind in ("qwen2_vl", "qwen2_5_vl"):
+    for kind in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
         case = build_qwen(kind)
         flat = adapter_for(case.adapter.model, None, case.adapter.tokenizer)
         flat.position_ids = lambda ids, am, vis: Adapter.position_ids(flat, ids, am, vis)
@@ -435,3 +465,74 @@ def test_classroom_zoo_processor_works_with_the_llava_adapter():
         letters = [a.tokenizer.convert_tokens_to_ids(x) for x in "ABCD"[:it.n_options]]
         want = torch.softmax(ref.float()[letters], 0).numpy()
         np.testing.assert_allclose(r["p_full"][:it.n_options], want, atol=1e-5)
+
+
+@torch.no_grad()
+def test_qwen3_vl_deepstack_rows_and_no_image_leak_into_language_only():
+    """Qwen3-VL: full and visual-only rows carry the image's DeepStack features; the
+    language-only row carries calibrated noise at every DeepStack level, so two samples that
+    differ only in their image get the same language-only distribution (and different
+    full ones). Dropping DeepStack from the full row changes the logits (it matters)."""
+    case = build_qwen("qwen3_vl")
+    a, it = case.adapter, case.items[0]
+    assert set(case.noise.extra) == {"deepstack_0", "deepstack_1"}
+    pr = probe_rows(a, it, case.noise, seed=0, dataset="t")
+    full_v, vis_v, lang_v = pr.vision
+    for k in ("deepstack_0", "deepstack_1"):
+        assert torch.equal(full_v["extras"][k], vis_v["extras"][k])
+        assert not torch.isclose(full_v["extras"][k], lang_v["extras"][k]).any()
+    # the same sample with another image (same grid, so the same positions and noise key)
+    g = torch.Generator().manual_seed(9)
+    other_vis = dict(it.prepared.vision_inputs, pixel_values=torch.randn(it.prepared.vision_inputs["pixel_values"].shape,
+                                                                         generator=g))
+    other = ProbeItem(it.index, it.n_options, it.answer,
+                      Prepared(it.prepared.input_ids, it.prepared.question_mask, other_vis, it.prepared.prompt))
+    r1 = probe_batch(a, [it], case.noise, seed=0, dataset="t", tau=0.0, layers=True)[0]
+    r2 = probe_batch(a, [other], case.noise, seed=0, dataset="t", tau=0.0, layers=True)[0]
+    assert np.abs(r1["p_full"] - r2["p_full"]).max() > 1e-4
+    np.testing.assert_allclose(r1["p_lang"], r2["p_lang"], atol=1e-6)
+    np.testing.assert_allclose(r1["lens_lang"], r2["lens_lang"], atol=1e-6)
+    # DeepStack matters: the full row without it gives other logits
+    ref = case.reference(it)
+    no_ds = dict(full_v)
+    no_ds.pop("extras")
+    lg, _ = forward_rows(a, [pr.rows[0]], [it.prepared.input_ids], [no_ds])
+    assert float((lg[0, -1] - ref).abs().max()) > 1e-4
+
+
+def test_fuyu_processor_fault_is_refused_with_the_reason(monkeypatch):
+    """transformers 5.x FuyuProcessor drops the first token of the tokenized image
+    placeholder; with a user-built tokenizer that is an image token ("Mismatch in `image`
+    token count"). The adapter names the cause before calling the processor."""
+    from PIL import Image
+    from transformers import FuyuProcessor
+    from transformers.models.fuyu.image_processing_pil_fuyu import FuyuImageProcessorPil
+
+    from pidlib.data.schema import MCSample
+    from pidlib.models.base import AdapterError
+
+    model, _ = tiny.tiny_family("fuyu")
+    tok = tiny.word_tokenizer(specials=("|SPEAKER|", "|NEWLINE|"))
+    ip = FuyuImageProcessorPil(size={"height": 16, "width": 16}, patch_size={"height": 4, "width": 4})
+    proc = FuyuProcessor(image_processor=ip, tokenizer=tok)
+    img = Image.fromarray((np.random.RandomState(0).rand(16, 16, 3) * 255).astype("uint8"))
+    # the processor's own fault, reproduced (its PIL image processor also needs numpy arrays)
+    orig = FuyuImageProcessorPil.patchify_image
+    monkeypatch.setattr(FuyuImageProcessorPil, "patchify_image",
+                        lambda self, image, patch_size=None: torch.as_tensor(orig(self, image.numpy(), patch_size)))
+    with pytest.raises(ValueError, match="Mismatch in `image` token count"):
+        proc(text=["What color ?\nAnswer:"], images=[img], return_tensors="pt")
+    a = adapter_for(model, proc)
+    with pytest.raises(AdapterError, match="FuyuProcessor drops the first token"):
+        a.prepare(MCSample("0", "What color ?", ["red", "green"], "A", img))
+
+
+def test_a_prompt_only_adapter_needs_no_weights(case):
+    """pidlib run --dry-run builds each family's adapter from the config alone."""
+    a = case.adapter
+    b = type(a)(None, a.processor, a.tokenizer, config=a.config, name="m")
+    ids = case.items[0].prepared.input_ids
+    assert b.model is None and b.config is a.config and b.family == a.family
+    assert torch.equal(b.image_mask(ids), a.image_mask(ids))
+    with pytest.raises(ValueError, match="needs a model"):
+        type(a)(None, a.processor, a.tokenizer)

@@ -70,15 +70,22 @@ def test_letter_ids_first_differing_token_and_distinctness():
 
 
 def test_registry_refuses_unsupported_families_with_reasons():
-    from transformers import MllamaConfig, Qwen2_5_VLConfig, Qwen3VLConfig
+    from transformers import LlavaNextConfig, MllamaConfig, Qwen2_5_VLConfig, Qwen3VLConfig
 
     from pidlib.models.base import AdapterError
-    from pidlib.models.families import MllamaAdapter, Qwen2VLAdapter, adapter_class_for_config
+    from pidlib.models.families import (LlavaNextAdapter, MllamaAdapter, Qwen2VLAdapter, Qwen3VLAdapter,
+                                        adapter_class_for_config)
 
     assert adapter_class_for_config(MllamaConfig()) is MllamaAdapter
     assert adapter_class_for_config(Qwen2_5_VLConfig()) is Qwen2VLAdapter
-    with pytest.raises(AdapterError, match="DeepStack"):
-        adapter_class_for_config(Qwen3VLConfig())
+    assert adapter_class_for_config(Qwen3VLConfig()) is Qwen3VLAdapter
+    assert adapter_class_for_config(LlavaNextConfig()) is LlavaNextAdapter
+
+    class OtherConfig:
+        model_type = "other"
+
+    with pytest.raises(AdapterError, match="unsupported model family.*LlavaNextConfig"):
+        adapter_class_for_config(OtherConfig())
 
     class CambrianConfig:
         model_type = "cambrian_llama"

@@ -13,7 +13,10 @@ One module per format, all sharing one row loop (:func:`pidlib.data.common.read_
 ``mmbench`` (:mod:`pidlib.data.mmbench`, VLMEvalKit TSV, options A..H), ``pope``
 (:mod:`pidlib.data.pope`), ``pmcvqa`` (:mod:`pidlib.data.pmcvqa`), ``reefknot``
 (:mod:`pidlib.data.reefknot`, inline options), ``conv`` (:mod:`pidlib.data.conv`, the
-paper's JSON conversations). Their docstrings give the columns and rules.
+paper's JSON conversations), and the Hugging Face hub's parquet layouts ``mmbench-hf`` and
+``pope-hf`` (:mod:`pidlib.data.hub`: ``mmbench-hf:DIR`` with DIR a downloaded dataset
+folder such as lmms-lab/MMBench's ``en/``, images as parquet ``{bytes, path}`` structs).
+Their docstrings give the columns and rules.
 
 Specs and image folders
 -----------------------
@@ -51,6 +54,7 @@ from typing import Any, Callable, Union
 
 from pidlib.data.common import DatasetBuilder, parse_inline_options, read_rows, resolve_image  # noqa: F401
 from pidlib.data.conv import load_conv
+from pidlib.data.hub import load_mmbench_hf, load_pope_hf
 from pidlib.data.mmbench import load_mmbench
 from pidlib.data.pmcvqa import load_pmcvqa
 from pidlib.data.pope import load_pope
@@ -73,11 +77,14 @@ PathLike = Union[str, Path]
 Loader = Callable[..., MCDataset]
 
 _FORMATS: dict[str, tuple[Loader, bool]] = {}
+#: File formats whose PATH may also be a directory (the hub's parquet layouts).
+_DIR_FORMATS: set[str] = set()
 #: Formats registered by a module that is imported on first use.
 _LAZY_FORMATS = {"world": "pidlib.world"}
 
 
-def register_format(name: str, fn: Loader, *, needs_file: bool = True, overwrite: bool = False) -> None:
+def register_format(name: str, fn: Loader, *, needs_file: bool = True, overwrite: bool = False,
+                    accepts_dir: bool = False) -> None:
     """Register a dataset format for :func:`load_dataset`.
 
     Parameters
@@ -95,12 +102,16 @@ def register_format(name: str, fn: Loader, *, needs_file: bool = True, overwrite
         Whether the part after ``FORMAT:`` is a file path (checked to exist).
     overwrite : bool
         Replace an existing registration (otherwise a different function raises).
+    accepts_dir : bool
+        PATH may be a directory (the hub's parquet layouts); otherwise a directory is a
+        :class:`DatasetError` saying to name the annotation file.
     """
     if not name or ":" in name or name != name.lower():
         raise ValueError(f"format name must be lower case without ':', got {name!r}")
     if name in _FORMATS and _FORMATS[name][0] is not fn and not overwrite:
         raise ValueError(f"dataset format {name!r} is already registered")
     _FORMATS[name] = (fn, bool(needs_file))
+    (_DIR_FORMATS.add if accepts_dir else _DIR_FORMATS.discard)(name)
 
 
 def available_formats() -> list[str]:
@@ -183,7 +194,7 @@ def load_dataset(spec: str, images: PathLike | None = None, on_error: str = "rai
         target = Path(path).expanduser()
         if not target.exists():
             raise FileNotFoundError(f"dataset file not found: {target} (from spec {spec!r})")
-        if target.is_dir():
+        if target.is_dir() and fmt not in _DIR_FORMATS:
             raise DatasetError(target, None, f"is a directory; give the {fmt} annotation file as PATH and the "
                                              f"image folder as {fmt}:FILE@{target} (or --images {target})")
     if img is not None and not img.is_dir():
@@ -209,3 +220,5 @@ register_format("pope", load_pope)
 register_format("pmcvqa", load_pmcvqa)
 register_format("reefknot", load_reefknot)
 register_format("conv", load_conv)
+register_format("mmbench-hf", load_mmbench_hf, accepts_dir=True)
+register_format("pope-hf", load_pope_hf, accepts_dir=True)

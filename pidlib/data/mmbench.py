@@ -30,7 +30,7 @@ from pidlib.data.common import (
 )
 from pidlib.data.schema import LETTERS, DatasetError, ImageRef, MCDataset, MCSample
 
-__all__ = ["load_mmbench"]
+__all__ = ["load_mmbench", "mmbench_sample"]
 
 _BEYOND = chr(ord(LETTERS[-1]) + 1)   # "I": one more option than supported
 
@@ -59,6 +59,42 @@ def _mmbench_image(img: str, idx: str, full: dict[str, str], verified: dict[str,
     return ref
 
 
+def mmbench_sample(r: dict, row: int, path: Path, columns, image_of) -> MCSample:
+    """One MMBench record (column -> value) as a sample, with the rules of the module
+    docstring; shared by the TSV loader and the Hugging Face parquet loader
+    (:mod:`pidlib.data.hub`).
+
+    ``columns`` are the record's column names; ``image_of(r, idx, row)`` returns the row's
+    :class:`~pidlib.data.schema.ImageRef` or raises :class:`DatasetError`.
+    """
+    columns = set(columns)
+    opt_cols = [c for c in LETTERS if c in columns]
+    l2 = next((c for c in ("l2-category", "L2-category") if c in columns), None)
+    idx = _index_text(r["index"])
+    if idx is None:
+        raise DatasetError(path, row, "empty index")
+    question = _text(r["question"])
+    if question is None:
+        raise DatasetError(path, row, "empty question")
+    if _BEYOND in columns and _text(r[_BEYOND]) is not None:
+        raise DatasetError(path, row, f"option {_BEYOND} is present: at most {len(LETTERS)} options "
+                                      f"({LETTERS[0]}-{LETTERS[-1]}) are supported")
+    options = _contiguous_options([(c, _text(r[c])) for c in opt_cols], path, row)
+    answer = _check_answer(_text(r["answer"]) if "answer" in columns else None, options, path, row)
+    ref = image_of(r, idx, row)
+    meta: dict[str, Any] = {"source": str(path), "row": row}
+    try:
+        meta["circular_group"] = int(idx) % 1_000_000
+    except ValueError:
+        pass
+    for key, col in (("category", "category"), ("l2_category", l2), ("split", "split"),
+                     ("source_dataset", "source"), ("comment", "comment")):
+        if col and col in columns and _text(r[col]) is not None:
+            meta[key] = _text(r[col])
+    hint = _text(r["hint"]) if "hint" in columns else None
+    return MCSample(idx, question, options, answer, ref, hint=hint, meta=meta)
+
+
 def load_mmbench(path: Path, *, images: Path | None = None, on_error: str = "raise",
                  limit: int | None = None) -> MCDataset:
     """MMBench TSV (VLMEvalKit layout); see the module docstring."""
@@ -66,9 +102,6 @@ def load_mmbench(path: Path, *, images: Path | None = None, on_error: str = "rai
     _require_columns(df, path, ["index", "question", "A", "B", ("image", "image_path")])
     if "image" not in df.columns:  # VLMEvalKit variants with image files instead of base64
         df["image"] = ""
-    opt_cols = [c for c in LETTERS if c in df.columns]
-    has_answer = "answer" in df.columns
-    l2 = next((c for c in ("l2-category", "L2-category") if c in df.columns), None)
     recs = df.to_dict("records")
     # index -> full image (for the <= 64-character references)
     full: dict[str, str] = {}
@@ -78,36 +111,14 @@ def load_mmbench(path: Path, *, images: Path | None = None, on_error: str = "rai
             full[idx] = img
     verified: dict[str, DatasetError | None] = {}
 
-    def parse(r: dict, row: int) -> MCSample:
-        idx = _index_text(r["index"])
-        if idx is None:
-            raise DatasetError(path, row, "empty index")
-        question = _text(r["question"])
-        if question is None:
-            raise DatasetError(path, row, "empty question")
-        if _BEYOND in df.columns and _text(r[_BEYOND]) is not None:
-            raise DatasetError(path, row, f"option {_BEYOND} is present: at most {len(LETTERS)} options "
-                                          f"({LETTERS[0]}-{LETTERS[-1]}) are supported")
-        options = _contiguous_options([(c, _text(r[c])) for c in opt_cols], path, row)
-        answer = _check_answer(_text(r["answer"]) if has_answer else None, options, path, row)
+    def image_of(r: dict, idx: str, row: int) -> ImageRef:
         img = _text(r["image"])
         if img is not None:
-            ref = _mmbench_image(img, idx, full, verified, path, row)
-        elif "image_path" in df.columns and _text(r["image_path"]) is not None:
-            ref = resolve_image(_text(r["image_path"]), images, path, row)
-        else:
-            raise DatasetError(path, row, "empty image")
-        meta: dict[str, Any] = {"source": str(path), "row": row}
-        try:
-            meta["circular_group"] = int(idx) % 1_000_000
-        except ValueError:
-            pass
-        for key, col in (("category", "category"), ("l2_category", l2), ("split", "split"),
-                         ("source_dataset", "source"), ("comment", "comment")):
-            if col and col in df.columns and _text(r[col]) is not None:
-                meta[key] = _text(r[col])
-        hint = _text(r["hint"]) if "hint" in df.columns else None
-        return MCSample(idx, question, options, answer, ref, hint=hint, meta=meta)
+            return _mmbench_image(img, idx, full, verified, path, row)
+        if "image_path" in df.columns and _text(r["image_path"]) is not None:
+            return resolve_image(_text(r["image_path"]), images, path, row)
+        raise DatasetError(path, row, "empty image")
 
-    return read_rows(path, "mmbench", ((row, r, None) for row, r in enumerate(recs, 1)), parse,
-                     on_error=on_error, limit=limit)
+    columns = list(df.columns)
+    return read_rows(path, "mmbench", ((row, r, None) for row, r in enumerate(recs, 1)),
+                     lambda r, row: mmbench_sample(r, row, path, columns, image_of), on_error=on_error, limit=limit)

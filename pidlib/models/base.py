@@ -1,15 +1,22 @@
 """One adapter interface over Hugging Face vision-language models.
 
-An :class:`Adapter` wraps a loaded model and its processor and answers a few questions
-the probe pipeline (:mod:`pidlib.probes`) needs: how to turn a sample into token ids and
-vision inputs (:meth:`Adapter.prepare`), how to get the projected image features as they
-enter the language model (:meth:`Adapter.image_features`), where the image tokens sit,
-which extra per-token inputs a forward needs (position ids, token type ids), and where the
-decoder layers, final norm, output head and final-logit softcap are (for the logit lens).
+An :class:`Adapter` wraps a loaded model and its processor and builds the model's
+inputs: how to turn a sample into token ids and vision inputs (:meth:`Adapter.prepare`),
+how to get the projected image features as they enter the language model
+(:meth:`Adapter.image_features`), where the image tokens sit, and which extra per-row
+inputs a forward needs (position ids, token type ids, DeepStack features). Its class
+attributes declare what the shared pipeline may do with it (:attr:`Adapter.shares_prefix`,
+:attr:`Adapter.image_in_sequence`, :attr:`Adapter.vision_inputs_text_free`).
 
 Family-specific code is limited to small overrides of these hooks (see
-:mod:`pidlib.models.families`). Everything else -- pooling X1/X2, noise, stacking the
-three probes, padding, option scoring, the lens -- is shared code in :mod:`pidlib.probes`.
+:mod:`pidlib.models.families`, where each class registers itself for its config classes
+with :func:`pidlib.models.registration.register_adapter`). Everything else -- pooling
+X1/X2, noise, stacking the three probes, padding, option scoring -- is shared code in
+:mod:`pidlib.probes`; the logit lens (decoder layers, final norm, head, softcap) is a set
+of functions of the model in :mod:`pidlib.probes.lens`.
+
+Models split over devices (``device_map``): inputs go to the input embedding's execution
+device (:attr:`Adapter.device`); accelerate's hooks move activations between layers.
 """
 from __future__ import annotations
 
@@ -91,26 +98,44 @@ class Adapter:
     #: (False for Mllama: its cross-attention mask follows the prompt; InstructBLIP: the
     #: Q-Former reads the question).
     vision_inputs_text_free: bool = True
+    #: True when the full and visual-only rows of a sample may share the key/value cache of
+    #: their common prefix (:func:`pidlib.probes.forward.forward_shared_prefix`): the forward
+    #: needs no per-row extra inputs beyond position ids. A family that overrides
+    #: :meth:`row_inputs` must declare it in its class body (checked when the class is made).
+    shares_prefix: bool = True
 
-    def __init__(self, model: nn.Module, processor: Any = None, tokenizer: Any = None, *,
-                 name: str | None = None):
-        self.model = model.eval()
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "row_inputs" in cls.__dict__ and "shares_prefix" not in cls.__dict__:
+            raise TypeError(f"{cls.__name__} overrides row_inputs() and must declare shares_prefix "
+                            "(False unless its extra inputs are exact on a shared prefix cache)")
+
+    def __init__(self, model: nn.Module | None, processor: Any = None, tokenizer: Any = None, *,
+                 name: str | None = None, config: Any = None):
+        if model is None and config is None:
+            raise ValueError("an adapter needs a model (or, to build prompts only, a config)")
+        self.model = model.eval() if model is not None else None
+        self._config = config
         self.processor = processor
         self.tokenizer = tokenizer if tokenizer is not None else getattr(processor, "tokenizer", None)
-        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        cfg = self.config
+        self.name = name or getattr(cfg, "_name_or_path", "") or type(model or cfg).__name__
 
     # ------------------------------------------------------------------ basics
     @property
     def config(self):
-        return self.model.config
+        return self.model.config if self.model is not None else self._config
 
     @property
     def text_config(self):
-        return self.model.config.get_text_config()
+        return self.config.get_text_config()
 
     @property
     def device(self) -> torch.device:
-        return self.model.get_input_embeddings().weight.device
+        """Where inputs go: the input embedding's (execution) device."""
+        from pidlib.probes.lens import execution_device
+
+        return execution_device(self.model.get_input_embeddings())
 
     @property
     def dtype(self) -> torch.dtype:
@@ -232,7 +257,19 @@ class Adapter:
         if "pixel_values" in kw and kw["pixel_values"].is_floating_point():
             kw["pixel_values"] = kw["pixel_values"].to(self.dtype)
         out = self.model.get_image_features(**kw)
-        return _flatten_features(getattr(out, "pooler_output", out))
+        return _flatten_features(getattr(out, "pooler_output", out), self.device)
+
+    def vision_features(self, prepared: Prepared) -> tuple[torch.Tensor, dict]:
+        """The image features and any *extra image-side inputs* aligned with the image tokens.
+
+        Returns ``(features, extras)``: ``features`` as :meth:`image_features`; ``extras``
+        maps a name to an (n_img_tokens, D) tensor that the language model also receives
+        at the image positions (Qwen3-VL's DeepStack features, one per injected layer).
+        The probes treat extras like the image itself: they get noise statistics of their
+        own, the language-only probe replaces them with calibrated noise, and every other
+        row keeps them. Default: no extras.
+        """
+        return self.image_features(prepared), {}
 
     def image_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
         """True where image features go (same shape as ``input_ids``)."""
@@ -272,51 +309,25 @@ class Adapter:
                                     **extra)
         return out.logits[:, -n_keep:]
 
-    # ------------------------------------------------------------------ lens
-    def decoder(self) -> nn.Module:
-        return self.model.get_decoder()
-
-    def decoder_layers(self) -> nn.ModuleList:
-        dec = self.decoder()
-        layers = getattr(dec, "layers", None)
-        if layers is None:
-            raise AdapterError(f"cannot find decoder layers on {type(dec).__name__}")
-        return layers
-
-    def final_norm(self) -> nn.Module:
-        dec = self.decoder()
-        for name in ("norm", "final_layernorm", "ln_f"):
-            mod = getattr(dec, name, None)
-            if isinstance(mod, nn.Module):
-                return mod
-        raise AdapterError(f"cannot find the final norm on {type(dec).__name__}")
-
-    def output_head(self) -> nn.Module:
-        return self.model.get_output_embeddings()
-
-    @property
-    def softcap(self) -> float | None:
-        cap = getattr(self.text_config, "final_logit_softcapping", None)
-        return float(cap) if cap else None
-
-    def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Pre-norm hidden states (..., D) -> logits with the model's own norm, head, softcap."""
-        logits = self.output_head()(self.final_norm()(hidden))
-        cap = self.softcap
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return logits
-
     def describe(self) -> dict:
         """Small JSON-able description for run metadata."""
-        return {"family": self.family, "model": self.name, "config_class": type(self.config).__name__,
-                "dtype": str(self.dtype).replace("torch.", ""), "n_layers": len(self.decoder_layers())}
+        from pidlib.probes.lens import decoder_layers
+
+        out = {"family": self.family, "model": self.name, "config_class": type(self.config).__name__,
+               "dtype": str(self.dtype).replace("torch.", ""), "n_layers": len(decoder_layers(self.model))}
+        dm = getattr(self.model, "hf_device_map", None)
+        if dm:
+            out["device_map"] = {str(k): str(v) for k, v in dm.items()}
+        return out
 
 
-def _flatten_features(feats) -> torch.Tensor:
+def _flatten_features(feats, device=None) -> torch.Tensor:
+    """(n_tokens, D) features from a tensor or a list of per-image tensors, on ``device``
+    (the input embedding's: a vision tower may sit on another device)."""
     if isinstance(feats, (list, tuple)):
-        feats = torch.cat([f.reshape(-1, f.shape[-1]) for f in feats], 0)
-    return feats.reshape(-1, feats.shape[-1])
+        feats = torch.cat([f.reshape(-1, f.shape[-1]).to(device or f.device) for f in feats], 0)
+    feats = feats.reshape(-1, feats.shape[-1])
+    return feats if device is None else feats.to(device)
 
 
 def _locate(ids: torch.Tensor, sub: list[int]) -> torch.Tensor | None:

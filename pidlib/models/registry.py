@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import torch
 
+import pidlib.models.families  # noqa: F401  (registers the built-in families)
 from pidlib.models.base import Adapter, AdapterError
-from pidlib.models.families import FAMILIES, adapter_class_for_config
+from pidlib.models.registration import adapter_class_for_config, model_class_name
 
-__all__ = ["load_adapter", "adapter_for", "resolve_dtype", "TORCHVISION_FAMILIES", "torchvision_message"]
+__all__ = ["load_adapter", "adapter_for", "resolve_dtype", "parse_device_map", "parse_max_memory",
+           "TORCHVISION_FAMILIES", "torchvision_message", "DEVICE_MAP_STRATEGIES"]
+
+#: accelerate's named placement strategies (``device_map="auto"`` etc.)
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 
 #: Families whose transformers processors (image / video processors) need torchvision.
 TORCHVISION_FAMILIES = ("Qwen2-VL", "Qwen2.5-VL", "LLaVA-OneVision", "InternVL", "SmolVLM")
@@ -55,6 +60,80 @@ def resolve_dtype(dtype, device: str) -> torch.dtype:
         raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)} or 'auto'") from None
 
 
+def parse_device_map(value):
+    """A ``device_map`` from the CLI or the library: ``None``, a strategy name
+    (:data:`DEVICE_MAP_STRATEGIES`), a dict ``{module name: device}``, or its JSON text
+    (``'{"model.language_model.layers.0": 0, "lm_head": "cpu"}'``).
+
+    Raises
+    ------
+    ValueError
+        Naming the problem (unknown strategy, bad JSON, a value that is not a device).
+    """
+    import json
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        v = value.strip()
+        if v in DEVICE_MAP_STRATEGIES:
+            return v
+        if not v.startswith("{"):
+            raise ValueError(f"device map {value!r}: use one of {', '.join(DEVICE_MAP_STRATEGIES)} or a JSON object "
+                             "mapping module names to devices")
+        try:
+            value = json.loads(v)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"device map: invalid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"device map must be a strategy name or a non-empty mapping, got {value!r}")
+    out = {}
+    for k, d in value.items():
+        if isinstance(d, bool) or not isinstance(d, (int, str)):
+            raise ValueError(f"device map: module {k!r} -> {d!r} is not a device (an integer GPU index, 'cpu', "
+                             "'disk', 'cuda:1', ...)")
+        if isinstance(d, str) and d not in ("cpu", "disk", "meta"):
+            try:
+                torch.device(d)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device map: module {k!r} -> {d!r} is not a device") from None
+        out[str(k)] = d
+    return out
+
+
+def parse_max_memory(value):
+    """``max_memory`` for accelerate: ``None``, a dict, its JSON text, or
+    ``"0=70GiB,1=70GiB,cpu=200GiB"``. GPU indices become integers."""
+    import json
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        v = value.strip()
+        if v.startswith("{"):
+            try:
+                value = json.loads(v)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"max memory: invalid JSON ({e.msg} at column {e.colno})") from None
+        else:
+            value = {}
+            for part in v.split(","):
+                dev, sep, amount = part.partition("=")
+                if not sep or not dev.strip() or not amount.strip():
+                    raise ValueError(f"max memory {v!r}: expected DEVICE=AMOUNT[,DEVICE=AMOUNT...], e.g. "
+                                     "0=70GiB,1=70GiB,cpu=200GiB")
+                value[dev.strip()] = amount.strip()
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"max memory must be a mapping of devices to amounts, got {value!r}")
+    out = {}
+    for k, amount in value.items():
+        key = int(k) if isinstance(k, int) or str(k).isdigit() else str(k)
+        if isinstance(key, str) and key not in ("cpu", "disk", "mps") and not key.startswith(("cuda", "xpu", "npu")):
+            raise ValueError(f"max memory: {k!r} is not a device (a GPU index, 'cpu', ...)")
+        out[key] = amount
+    return out
+
+
 def adapter_for(model, processor=None, tokenizer=None, *, name: str | None = None) -> Adapter:
     """Wrap an already loaded model (and processor) in the adapter of its family."""
     cls = adapter_class_for_config(model.config)
@@ -62,7 +141,8 @@ def adapter_for(model, processor=None, tokenizer=None, *, name: str | None = Non
 
 
 def load_adapter(model_id_or_path: str, device: str = "cpu", dtype="auto",
-                 trust_remote_code: bool = False) -> Adapter:
+                 trust_remote_code: bool = False, *, device_map=None, max_memory=None,
+                 offload_folder=None) -> Adapter:
     """Load model + processor with ``from_pretrained`` and return its adapter.
 
     Parameters
@@ -70,11 +150,24 @@ def load_adapter(model_id_or_path: str, device: str = "cpu", dtype="auto",
     model_id_or_path : str
         Hugging Face hub id or a local directory.
     device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... (the whole model goes there). With a
+        ``device_map``, the device type the map is expected to put the input embedding on.
     dtype : str or torch.dtype
         ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"bf16"``, ``"fp16"``, ``"fp32"``.
     trust_remote_code : bool
         Forwarded to transformers; off unless the user passes it.
+    device_map : str or dict, optional
+        Big-model inference with accelerate: ``"auto"``, ``"balanced"``,
+        ``"balanced_low_0"``, ``"sequential"`` or ``{module name: device}`` (devices: GPU
+        index, ``"cpu"``, ``"disk"``); see :func:`parse_device_map`. Default ``None``: the
+        whole model on ``device``. Layers may then sit on different devices (or be
+        offloaded); inputs go to the input embedding's device and accelerate's hooks move
+        activations, so the numbers are those of the single-device model.
+    max_memory : dict or str, optional
+        Per-device memory budget for the placement strategies (``{0: "70GiB", "cpu":
+        "200GiB"}`` or ``"0=70GiB,cpu=200GiB"``).
+    offload_folder : str, optional
+        Where weights mapped to ``"disk"`` are offloaded (default: a temporary folder).
 
     Raises
     ------
@@ -90,14 +183,37 @@ def load_adapter(model_id_or_path: str, device: str = "cpu", dtype="auto",
         raise AdapterError(f"model {model_id_or_path!r}: cannot read its config ({type(e).__name__}: "
                            f"{str(e).splitlines()[0][:300]})") from None
     cls = adapter_class_for_config(config)
-    model_cls = getattr(transformers, FAMILIES[type(config).__name__][1])
+    model_cls = getattr(transformers, model_class_name(config))
+    kw = {}
+    try:
+        dm = parse_device_map(device_map)
+        mm = parse_max_memory(max_memory)
+    except ValueError as e:
+        raise AdapterError(str(e)) from None
+    if dm is not None:
+        try:
+            import accelerate  # noqa: F401
+        except ImportError:
+            raise AdapterError("a device map needs accelerate (pip install accelerate)") from None
+        kw["device_map"] = dm
+        if mm is not None:
+            kw["max_memory"] = mm
+        if offload_folder is None and (isinstance(dm, str) or "disk" in dm.values()):
+            import tempfile
+
+            offload_folder = tempfile.mkdtemp(prefix="pidlib-offload-")
+        if offload_folder is not None:
+            kw["offload_folder"] = str(offload_folder)
+    elif mm is not None:
+        raise AdapterError("max_memory needs a device map (e.g. device_map='auto')")
     try:
         model = model_cls.from_pretrained(model_id_or_path, dtype=resolve_dtype(dtype, device),
-                                          trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
+                                          trust_remote_code=trust_remote_code, **kw)
+    except (OSError, ValueError, KeyError) as e:
         raise AdapterError(f"model {model_id_or_path!r}: cannot load its weights ({type(e).__name__}: "
                            f"{str(e).splitlines()[0][:300]})") from None
-    model.to(device)
+    if dm is None:
+        model.to(device)
     try:
         processor = AutoProcessor.from_pretrained(model_id_or_path, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001 - say which part failed

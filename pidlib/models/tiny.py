@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["word_tokenizer", "tiny_llava", "tiny_qwen2_vl", "tiny_gemma3", "CHAT_TEMPLATE",
-           "IMAGE_TOKEN"]
+__all__ = ["word_tokenizer", "tiny_llava", "tiny_qwen2_vl", "tiny_qwen3_vl", "tiny_gemma3", "tiny_llava_next",
+           "CHAT_TEMPLATE", "IMAGE_TOKEN"]
 
 IMAGE_TOKEN = "<image>"
 
@@ -137,6 +137,59 @@ def tiny_qwen2_vl(kind: str = "qwen2_vl", seed: int = 0):
     cfg.vision_end_token_id = ids["<|vision_end|>"]
     torch.manual_seed(seed)
     return cls(cfg).eval(), tok
+
+
+def tiny_qwen3_vl(seed: int = 0, deepstack_layers=(0, 1)):
+    """A tiny Qwen3-VL (DeepStack: the vision layers ``deepstack_layers`` feed the first
+    decoder layers; 3 decoder layers, 3 vision layers) and a word tokenizer with
+    ``<|vision_start|> <|image_pad|> <|vision_end|>`` specials."""
+    import transformers as T
+
+    specials = ("<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
+    tok = word_tokenizer(specials=specials)
+    ids = {s: tok.convert_tokens_to_ids(s) for s in specials}
+    text = _text(len(tok), head_dim=8, num_hidden_layers=3,
+                 rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1],
+                                  "mrope_interleaved": True})
+    vis = dict(depth=3, hidden_size=32, out_hidden_size=32, intermediate_size=64, num_heads=4, patch_size=4,
+               spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16,
+               deepstack_visual_indexes=list(deepstack_layers), in_channels=3)
+    cfg = T.Qwen3VLConfig(text_config=text, vision_config=vis, image_token_id=ids["<|image_pad|>"],
+                          video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                          vision_end_token_id=ids["<|vision_end|>"])
+    torch.manual_seed(seed)
+    return T.Qwen3VLForConditionalGeneration(cfg).eval(), tok
+
+
+def tiny_llava_next(seed: int = 0, with_processor: bool = True):
+    """A tiny ``LlavaNextForConditionalGeneration`` (AnyRes: 16x16 tiles, grid pinpoints
+    16x16, 16x32, 32x16, 32x32; a CLIP tower with 4x4 patches) and, with
+    ``with_processor``, a ``LlavaNextProcessor`` built offline (PIL image processor, word
+    tokenizer, LLaVA chat template). The number of image tokens depends on the image's
+    size and aspect ratio (base view + tiles, unpadded, one ``image_newline`` per row)."""
+    import transformers as T
+    from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
+
+    tok = word_tokenizer()
+    pinpoints = [[16, 16], [16, 32], [32, 16], [32, 32]]
+    cfg = T.LlavaNextConfig(
+        vision_config=T.CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, image_size=16, patch_size=4, projection_dim=32),
+        text_config=T.LlamaConfig(**_text(len(tok))), image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_grid_pinpoints=pinpoints, vision_feature_select_strategy="default", vision_feature_layer=-1,
+        pad_token_id=0)
+    torch.manual_seed(seed)
+    model = T.LlavaNextForConditionalGeneration(cfg).eval()
+    with torch.no_grad():   # image_newline initializes to a constant scale; make it non-trivial
+        model.model.image_newline.normal_(0.0, 0.2)
+    proc = None
+    if with_processor:
+        ip = LlavaNextImageProcessorPil(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16},
+                                        image_grid_pinpoints=pinpoints)
+        proc = T.LlavaNextProcessor(image_processor=ip, tokenizer=tok, patch_size=4,
+                                    vision_feature_select_strategy="default", chat_template=CHAT_TEMPLATE,
+                                    num_additional_image_tokens=1)
+    return model, proc
 
 
 def tiny_gemma3(seed: int = 0, mm_tokens: int = 4, image_size: int = 16, patch_size: int = 4):

@@ -11,9 +11,15 @@ from contextlib import nullcontext
 
 import torch
 
-from pidlib.probes.lens import capture_last_position
+from pidlib.probes.lens import capture_last_position, decoder_layers, execution_device, final_norm
 
 __all__ = ["forward_rows", "forward_shared_prefix"]
+
+
+def _lens_device(adapter):
+    """Where captured layer states are gathered: the final norm's execution device (one
+    place even when the layers sit on several devices)."""
+    return execution_device(final_norm(adapter.model))
 
 
 def forward_rows(adapter, embeds: list, ids: list, vision: list, n_keep: int = 1,
@@ -37,7 +43,7 @@ def forward_rows(adapter, embeds: list, ids: list, vision: list, n_keep: int = 1
     extra = adapter.row_inputs(I, M, vision)
     pos = adapter.position_ids(I, M, vision)
     if capture:
-        with capture_last_position(adapter.decoder_layers()) as store:
+        with capture_last_position(decoder_layers(adapter.model), _lens_device(adapter)) as store:
             logits = adapter.forward_logits(E, M, pos, extra, n_keep)
         return logits, store
     return adapter.forward_logits(E, M, pos, extra, n_keep), None
@@ -97,8 +103,8 @@ def forward_shared_prefix(adapter, embeds: list, ids: list, vision: list, q_star
         pos2 = pos[:, P:].repeat_interleave(share, 0)
     else:                                   # (3, B, T) M-RoPE
         pos2 = pos[..., P:].repeat_interleave(share, 1)
-    layers = adapter.decoder_layers() if capture else None
-    with (capture_last_position(layers) if capture else nullcontext([])) as st_suf:
+    layers = decoder_layers(adapter.model) if capture else None
+    with (capture_last_position(layers, _lens_device(adapter)) if capture else nullcontext([])) as st_suf:
         lg_suf = adapter.language_forward(inputs_embeds=suf_e, attention_mask=all_m.repeat_interleave(share, 0),
                                           position_ids=pos2, past_key_values=cache, use_cache=True,
                                           logits_to_keep=1).logits[:, -1:]
@@ -109,7 +115,7 @@ def forward_shared_prefix(adapter, embeds: list, ids: list, vision: list, q_star
     for b in range(B):
         order += [share * b + r for r in range(share)] + [share * B + K * b + k for k in range(K)]
     idx = torch.tensor(order, device=lg_suf.device)
-    logits = torch.cat([lg_suf, lg_lang.to(lg_suf.dtype)], 0)[idx]
+    logits = torch.cat([lg_suf, lg_lang.to(lg_suf.device, lg_suf.dtype)], 0)[idx]
     captured = None
     if capture:
         captured = [torch.cat([a, c], 0)[idx] for a, c in zip(st_suf, st_lang)]

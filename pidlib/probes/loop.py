@@ -37,7 +37,7 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                tau: float = DEFAULT_TAU, seed: int = 0, layers: bool = False,
                noise_stats: NoiseStats, progress: bool = True, on_error: str = "raise",
                samples: list | None = None, share_prefix: bool = False, noise_draws: int = 1,
-               donors: int = 0) -> dict:
+               donors: int = 0, shard: tuple[int, int] | None = None) -> dict:
     """Probe every sample of ``dataset`` (or ``samples``) not yet in ``store``.
 
     Parameters
@@ -65,6 +65,10 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
         question with their images
         (:func:`donor_indices` picks them, keyed by seed, dataset and index, so the choice
         does not depend on batching or resuming).
+    shard : (rank, world), optional
+        Probe only the samples at positions ``rank, rank + world, ...`` of the split (one
+        process of a multi-process run); donors still come from the whole split, and the
+        noise of a sample is keyed by its index, so every row equals the one-process run's.
 
     Inputs of the next batch (image decoding, processor) are prepared in a worker thread
     while the model runs the current one. Each batch's rows are appended to the store
@@ -97,10 +101,17 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
             donor_pools[len(x.options)][1].append(str(x.index))
     all_k = [len(s.options) for s in list(dataset.samples) + pool]
     width = max(K_MAX, max(all_k, default=0))   # same width for every split of the dataset
+    mine = pool
+    if shard is not None:
+        rank, world = int(shard[0]), int(shard[1])
+        if not (world >= 1 and 0 <= rank < world):
+            raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard!r}")
+        mine = pool[rank::world]
     done = set(map(str, store.done()))
-    todo = [s for s in pool if str(s.index) not in done]
+    todo = [s for s in mine if str(s.index) not in done]
     skipped, cache, n_new, t0 = [], {}, 0, time.perf_counter()
-    bar = tqdm(total=len(pool), initial=len(pool) - len(todo), desc=f"probes {split}",
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo),
+               desc=f"probes {split}" + (f" rank {shard[0]}/{shard[1]}" if shard is not None else ""),
                unit="sample", disable=not progress)
 
     prepared_lru: OrderedDict = OrderedDict()   # donor mode: prepared samples, by index
@@ -178,5 +189,5 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                 n_new += len(rows)
             bar.update(len(batch))
     bar.close()
-    return {"n_done_before": len(pool) - len(todo), "n_new": n_new, "skipped": skipped,
+    return {"n_done_before": len(mine) - len(todo), "n_new": n_new, "skipped": skipped,
             "seconds": time.perf_counter() - t0}

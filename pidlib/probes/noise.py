@@ -5,7 +5,8 @@ N(mu_text, diag sigma_text^2); the language-only probe replaces the image embedd
 draws from N(mu_image, diag sigma_image^2). ``mu``/``sigma`` are the per-dimension mean and
 *population* standard deviation over all image tokens (projected features as they enter
 the language model) and all question tokens (input embeddings as the model scales them)
-of the fit split, accumulated in float64 with Chan et al.'s parallel update (streaming,
+of the fit split (and, for models with extra image-side inputs such as Qwen3-VL's DeepStack
+features, over each of those: :attr:`NoiseStats.extra`), accumulated in float64 with Chan et al.'s parallel update (streaming,
 numerically stable).
 
 Noise is drawn in float32 from a ``torch.Generator`` seeded with
@@ -84,26 +85,38 @@ class NoiseStats:
     n_text_tokens: int = 0
     n_samples: int = 0
     meta: dict = field(default_factory=dict)
+    #: extra image-side inputs (:meth:`pidlib.models.Adapter.vision_features`, e.g.
+    #: ``"deepstack_0"``): name -> (mu, sigma) over the same image tokens
+    extra: dict = field(default_factory=dict)
+
+    _BASE = ("mu_image", "sigma_image", "mu_text", "sigma_text")
 
     def on(self, device) -> "NoiseStats":
         """float32 copies on ``device`` (cached), for drawing noise there."""
         key = str(device)
         cache = self.__dict__.setdefault("_on", {})
         if key not in cache:
-            cache[key] = NoiseStats(*(t.to(device, torch.float32) for t in self.tensors().values()),
-                                    self.n_image_tokens, self.n_text_tokens, self.n_samples, self.meta)
+            f = lambda t: t.to(device, torch.float32)  # noqa: E731
+            cache[key] = NoiseStats(f(self.mu_image), f(self.sigma_image), f(self.mu_text), f(self.sigma_text),
+                                    self.n_image_tokens, self.n_text_tokens, self.n_samples, self.meta,
+                                    {k: (f(m), f(sd)) for k, (m, sd) in self.extra.items()})
         return cache[key]
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"mu_image": self.mu_image, "sigma_image": self.sigma_image,
-                "mu_text": self.mu_text, "sigma_text": self.sigma_text}
+        out = {"mu_image": self.mu_image, "sigma_image": self.sigma_image,
+               "mu_text": self.mu_text, "sigma_text": self.sigma_text}
+        for k, (m, sd) in sorted(self.extra.items()):
+            out[f"mu_{k}"], out[f"sigma_{k}"] = m, sd
+        return out
 
     @classmethod
     def from_tensors(cls, t: dict, meta: dict | None = None) -> "NoiseStats":
         meta = dict(meta or {})
+        names = sorted(k[3:] for k in t if k.startswith("mu_") and k not in cls._BASE)
+        extra = {n: (t[f"mu_{n}"], t[f"sigma_{n}"]) for n in names if f"sigma_{n}" in t}
         return cls(t["mu_image"], t["sigma_image"], t["mu_text"], t["sigma_text"],
                    int(meta.get("n_image_tokens", 0)), int(meta.get("n_text_tokens", 0)),
-                   int(meta.get("n_samples", 0)), meta)
+                   int(meta.get("n_samples", 0)), meta, extra)
 
 
 def sample_generator(seed: int, dataset: str, index: str, device="cpu") -> torch.Generator:
@@ -134,6 +147,7 @@ def compute_noise_stats(adapter, samples: Iterable, *, meta: dict | None = None,
     from pidlib.models.base import AdapterError, NonFiniteError, Prepared
 
     img, txt = RunningMoments(), RunningMoments()
+    extra: dict[str, RunningMoments] = {}
     n = 0
     samples = list(samples)
     for s in tqdm(samples, desc="noise statistics", disable=not progress, unit="sample"):
@@ -145,25 +159,28 @@ def compute_noise_stats(adapter, samples: Iterable, *, meta: dict | None = None,
             if skipped is not None:
                 skipped.append((getattr(s, "index", None), str(e)))
             continue
-        feats = adapter.image_features(p)
+        feats, extras = adapter.vision_features(p)
         emb = adapter.embed(p.input_ids)[p.question_mask.to(adapter.device)]
-        for what, x in (("image features", feats), ("question embeddings", emb)):
+        for what, x in (("image features", feats), ("question embeddings", emb), *extras.items()):
             if not bool(torch.isfinite(x).all()):
                 raise NonFiniteError(f"model {getattr(adapter, 'name', '?')}: non-finite {what} for sample "
                                      f"{getattr(s, 'index', n)!r}, probe noise statistics; check the weights "
                                      "(NaN/inf) and the dtype")
         img.update(feats)
         txt.update(emb)
+        for k, x in extras.items():
+            extra.setdefault(k, RunningMoments()).update(x)
         n += 1
     if n == 0:
         raise ValueError("no samples to compute noise statistics from")
+    ex = {k: (r.mean, r.std) for k, r in sorted(extra.items())}
     for name, t in (("mu_image", img.mean), ("sigma_image", img.std), ("mu_text", txt.mean),
-                    ("sigma_text", txt.std)):
+                    ("sigma_text", txt.std), *((f"mu/sigma_{k}", torch.cat(v)) for k, v in ex.items())):
         if not bool(torch.isfinite(t).all()):
             raise NonFiniteError(f"model {getattr(adapter, 'name', '?')}: noise statistics {name} are not finite "
                                  f"(float64 overflow over {n} samples), probe noise statistics")
     m = dict(meta or {})
     m.update(n_image_tokens=img.n, n_text_tokens=txt.n, n_samples=n)
-    return NoiseStats(img.mean, img.std, txt.mean, txt.std, img.n, txt.n, n, m)
+    return NoiseStats(img.mean, img.std, txt.mean, txt.std, img.n, txt.n, n, m, ex)
 
 

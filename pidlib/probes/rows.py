@@ -111,21 +111,29 @@ def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None):
 
     ``feat_cache`` (valid within one call of :func:`probe_batch`, while the inputs are
     alive) reuses the image features of vision inputs made of the very same tensors.
+    Extra image-side inputs (:meth:`Adapter.vision_features`, e.g. DeepStack) travel in the
+    row's vision dict under ``"extras"``.
     """
     dev, dt = adapter.device, adapter.dtype
     p = item.prepared
     key = tuple(sorted((k, id(v)) for k, v in p.vision_inputs.items()))
     if feat_cache is not None and key in feat_cache:
-        feats = feat_cache[key]
+        feats, extras = feat_cache[key]
     else:
-        feats = adapter.image_features(p)
+        feats, extras = adapter.vision_features(p)
+        feats = feats.to(dev)
+        extras = {k: v.to(dev) for k, v in extras.items()}
         if feat_cache is not None:
-            feat_cache[key] = feats
+            feat_cache[key] = (feats, extras)
     img = adapter.image_mask(p.input_ids).to(dev)
     n_img = int(img.sum())
     if adapter.image_in_sequence and n_img != feats.shape[0]:
         raise AdapterError(f"sample {item.index!r}: {n_img} image tokens in the prompt but "
                            f"{feats.shape[0]} image feature vectors")
+    for name, x in extras.items():
+        if x.shape[0] != feats.shape[0]:
+            raise AdapterError(f"sample {item.index!r}: {x.shape[0]} {name} vectors for {feats.shape[0]} "
+                               "image feature vectors")
     e = adapter.embed(p.input_ids)
     q = p.question_mask.to(dev)
     if bool((q & img).any()):
@@ -135,7 +143,7 @@ def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None):
     full = e.clone()
     if adapter.image_in_sequence:
         full[img] = feats.to(dt)
-        vision = p.vision_inputs
+        vision = dict(p.vision_inputs, extras=extras) if extras else p.vision_inputs
     else:  # cross-attention families: the image states travel with each row
         vision = dict(p.vision_inputs, image_states=feats)
     return full, vision, x1, x2, img, q, feats
@@ -168,6 +176,11 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
     g = sample_generator(seed, dataset, item.index, device=adapter.device)
     noise = noise.on(adapter.device)
     vis_rows, lang_rows, vis_vision, lang_vision = [], [], [], []
+    extras = full_vision.get("extras") or {}
+    missing = sorted(set(extras) - set(noise.extra))
+    if missing:
+        raise AdapterError(f"the noise statistics have no entries for {missing} (computed by an older pidlib or "
+                           "for another model); delete noise_stats.safetensors of the run to recompute them")
     for _ in range(int(draws)):
         vis = full.clone()
         vis[q] = draw_noise(noise.mu_text, noise.sigma_text, int(q.sum()), g).to(dt)
@@ -178,7 +191,11 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
         vis_vision.append(full_vision)
         if adapter.image_in_sequence:
             lang[img] = img_noise
-            lang_vision.append(full_vision)
+            if extras:   # extra image-side inputs (DeepStack) get calibrated noise too
+                noisy = {k: draw_noise(*noise.extra[k], extras[k].shape[0], g).to(dt) for k in sorted(extras)}
+                lang_vision.append(dict(full_vision, extras=noisy))
+            else:
+                lang_vision.append(full_vision)
         else:  # cross-attention families: noise image states travel with the row
             lang_vision.append(dict(full_vision, image_states=img_noise))
     return ProbeRows((full, *vis_rows, *lang_rows), x1, x2, [full_vision, *vis_vision, *lang_vision])
@@ -266,7 +283,7 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
         if len(o) > width:
             raise ValueError(f"{len(o)} options exceed the row width {width}")
 
-    if share_prefix and donor_items is None and type(adapter).row_inputs is Adapter.row_inputs:
+    if share_prefix and donor_items is None and adapter.shares_prefix:
         q_starts = [int(it.prepared.question_mask.int().argmax()) for it in items]
         logits, captured = forward_shared_prefix(adapter, embeds, ids, vision, q_starts, capture=layers,
                                                  draws=K)
