@@ -356,7 +356,8 @@ def input_effect_warnings(store, model: str) -> tuple[list[str], dict]:
 
 
 # ----------------------------------------------------------------------------- noise statistics
-def _noise_stats(store, out, model_id, noise_key, fit_samples, base_meta, adapter, on_error, progress):
+def _noise_stats(store, out, model_id, noise_key, fit_samples, base_meta, adapter, on_error, progress,
+                 prepared_cache=None):
     """Load the run's noise statistics, copy another run's with the same key, or compute them."""
     import json
 
@@ -392,6 +393,7 @@ def _noise_stats(store, out, model_id, noise_key, fit_samples, base_meta, adapte
             return stats, meta, f"reused from {other.dir}"
     skipped: list = []
     stats = compute_noise_stats(adapter, fit_samples, progress=progress, on_error=on_error, skipped=skipped,
+                                prepared_out=prepared_cache,
                                 meta=dict(base_meta, model=model_id, noise_key=noise_key,
                                           std="population (divide by n), float64 streaming"))
     meta = dict(stats.meta, skipped=[list(x) for x in skipped])
@@ -630,12 +632,17 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
                               "the noise generator's device type is part of the run key")
         base = {"dataset": fit_ds.name, "split": fit_split if fit_split is not None else split_label,
                 "rows": fit_label, "data_id": fit_id}
+        prepared_cache = None
         if world > 1 and rank != 0:
             stats, stats_meta, stats_how = _wait_noise_stats(
                 store, noise_key, rank, float(os.environ.get("PIDLIB_RANK_TIMEOUT", 6 * 3600)))
         else:
+            from pidlib.models.base import PreparedCache
+
+            # the noise pass prepares the run's own rows; the probes then reuse them
+            prepared_cache = PreparedCache() if fit_samples is samples else None
             stats, stats_meta, stats_how = _noise_stats(store, out, model_id, noise_key, fit_samples, base,
-                                                        adapter, on_error, progress)
+                                                        adapter, on_error, progress, prepared_cache)
         info = {k: v for k, v in dict(run_info or {}).items() if v is not None}
         unknown = sorted(set(info) - set(RUN_INFO_KEYS))
         if unknown:
@@ -671,7 +678,8 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
             summary = run_probes(adapter, ds, split_label, store, batch_size=batch_size, tau=tau, seed=seed,
                                  layers=layers, noise_stats=stats, progress=progress, on_error=on_error,
                                  samples=samples, share_prefix=share_prefix, noise_draws=noise_draws,
-                                 donors=donors, shard=(rank, world) if world > 1 else None)
+                                 donors=donors, shard=(rank, world) if world > 1 else None,
+                                 prepared_cache=prepared_cache)
         skipped = [{"index": i, "problem": p, "message": f"sample {i}: {p}"} for i, p in summary["skipped"]]
         skipped += [{"file": s.file, "row": s.row, "problem": s.problem, "message": str(s)} for s in ds.skipped]
         last = {**{k: v for k, v in summary.items() if k != "skipped"}, "seconds_total": time.perf_counter() - t0}

@@ -68,6 +68,36 @@ class NonFiniteError(AdapterError):
     """A model produced NaN or infinite numbers (logits, features, masses, noise statistics)."""
 
 
+class PreparedCache:
+    """Prepared inputs by sample index, up to ``max_bytes`` of tensors: the noise-statistics
+    pass fills it and the probes take from it, so a sample goes through the processor once."""
+
+    def __init__(self, max_bytes: int = 512 << 20):
+        self.max_bytes = int(max_bytes)
+        self.nbytes = 0
+        self._d: dict[str, Prepared] = {}
+
+    @staticmethod
+    def size(p: Prepared) -> int:
+        ts = [p.input_ids, p.question_mask, *(v for v in p.vision_inputs.values() if torch.is_tensor(v))]
+        return sum(t.numel() * t.element_size() for t in ts)
+
+    def put(self, index: str, p: Prepared) -> None:
+        b = self.size(p)
+        if self.nbytes + b <= self.max_bytes and index not in self._d:
+            self._d[index] = p
+            self.nbytes += b
+
+    def pop(self, index: str) -> Prepared | None:
+        p = self._d.pop(index, None)
+        if p is not None:
+            self.nbytes -= self.size(p)
+        return p
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
 class Adapter:
     """Shared behaviour of every family; override the hooks that differ.
 
@@ -270,6 +300,26 @@ class Adapter:
         row keeps them. Default: no extras.
         """
         return self.image_features(prepared), {}
+
+    #: True when one vision-tower call on stacked ``pixel_values`` gives each sample the same
+    #: features as its own call and every sample has the same number of image tokens (fixed
+    #: resolution, one image per sample): :meth:`vision_features_many` then batches.
+    batch_vision: bool = False
+
+    @torch.no_grad()
+    def vision_features_many(self, prepared: list[Prepared]) -> list[tuple[torch.Tensor, dict]]:
+        """:meth:`vision_features` of several samples: one stacked vision-tower call when the
+        family allows it (:attr:`batch_vision`) and every sample has the same single
+        ``pixel_values`` tensor shape, else one call per sample."""
+        keys = {tuple(sorted(p.vision_inputs)) for p in prepared}
+        if (self.batch_vision and len(prepared) > 1 and keys == {("pixel_values",)}
+                and len({tuple(p.vision_inputs["pixel_values"].shape) for p in prepared}) == 1):
+            pv = torch.cat([p.vision_inputs["pixel_values"] for p in prepared], 0)
+            feats = self.image_features(Prepared(prepared[0].input_ids, prepared[0].question_mask,
+                                                 {"pixel_values": pv}, prepared[0].prompt))
+            if feats.shape[0] % len(prepared) == 0:
+                return [(f, {}) for f in feats.chunk(len(prepared), 0)]
+        return [self.vision_features(p) for p in prepared]
 
     def image_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
         """True where image features go (same shape as ``input_ids``)."""

@@ -23,6 +23,7 @@ class LlavaAdapter(Adapter):
     """LLaVA-1.5 and every ``LlavaForConditionalGeneration`` (the classroom zoo too)."""
 
     family = "llava"
+    batch_vision = True   # fixed resolution, one image per sample: one vision call per batch
 
 
 @register_adapter("LlavaOnevisionConfig", model_class="LlavaOnevisionForConditionalGeneration")

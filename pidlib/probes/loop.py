@@ -37,7 +37,8 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                tau: float = DEFAULT_TAU, seed: int = 0, layers: bool = False,
                noise_stats: NoiseStats, progress: bool = True, on_error: str = "raise",
                samples: list | None = None, share_prefix: bool = False, noise_draws: int = 1,
-               donors: int = 0, shard: tuple[int, int] | None = None) -> dict:
+               donors: int = 0, shard: tuple[int, int] | None = None,
+               prepared_cache=None) -> dict:
     """Probe every sample of ``dataset`` (or ``samples``) not yet in ``store``.
 
     Parameters
@@ -65,6 +66,9 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
         question with their images
         (:func:`donor_indices` picks them, keyed by seed, dataset and index, so the choice
         does not depend on batching or resuming).
+    prepared_cache : pidlib.models.base.PreparedCache, optional
+        Samples already prepared (by the noise-statistics pass); taken from it instead of
+        running the processor again.
     shard : (rank, world), optional
         Probe only the samples at positions ``rank, rank + world, ...`` of the split (one
         process of a multi-process run); donors still come from the whole split, and the
@@ -121,7 +125,9 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
         if key in prepared_lru:
             prepared_lru.move_to_end(key)
             return prepared_lru[key]
-        p = adapter.prepare(s)
+        p = prepared_cache.pop(key) if prepared_cache is not None else None
+        if p is None:
+            p = adapter.prepare(s)
         if donors:
             prepared_lru[key] = p
             if len(prepared_lru) > max(1024, 4 * batch_size * (int(donors) + 1)):

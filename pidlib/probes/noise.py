@@ -136,11 +136,15 @@ def draw_noise(mu: torch.Tensor, sigma: torch.Tensor, n: int, g: torch.Generator
 @torch.no_grad()
 def compute_noise_stats(adapter, samples: Iterable, *, meta: dict | None = None,
                         progress: bool = True, on_error: str = "raise",
-                        skipped: list | None = None) -> NoiseStats:
+                        skipped: list | None = None, chunk: int = 32,
+                        prepared_out: dict | None = None) -> NoiseStats:
     """Stage 1: float64 streaming mean / population std of image and question tokens.
 
     Image tokens are the projected features entering the language model; text tokens are
-    the question-body tokens' input embeddings (scaled as the model scales them).
+    the question-body tokens' input embeddings (scaled as the model scales them). Samples
+    go through the vision tower ``chunk`` at a time (:meth:`Adapter.vision_features_many`);
+    ``prepared_out`` (a :class:`pidlib.models.base.PreparedCache`), when given, receives
+    the samples' prepared inputs by index, so the probes need not prepare them again.
     """
     from tqdm.auto import tqdm
 
@@ -150,27 +154,35 @@ def compute_noise_stats(adapter, samples: Iterable, *, meta: dict | None = None,
     extra: dict[str, RunningMoments] = {}
     n = 0
     samples = list(samples)
-    for s in tqdm(samples, desc="noise statistics", disable=not progress, unit="sample"):
-        try:
-            p = s if isinstance(s, Prepared) else adapter.prepare(s)
-        except (ValueError, AdapterError) as e:
-            if on_error != "skip":
-                raise
-            if skipped is not None:
-                skipped.append((getattr(s, "index", None), str(e)))
-            continue
-        feats, extras = adapter.vision_features(p)
-        emb = adapter.embed(p.input_ids)[p.question_mask.to(adapter.device)]
-        for what, x in (("image features", feats), ("question embeddings", emb), *extras.items()):
-            if not bool(torch.isfinite(x).all()):
-                raise NonFiniteError(f"model {getattr(adapter, 'name', '?')}: non-finite {what} for sample "
-                                     f"{getattr(s, 'index', n)!r}, probe noise statistics; check the weights "
-                                     "(NaN/inf) and the dtype")
-        img.update(feats)
-        txt.update(emb)
-        for k, x in extras.items():
-            extra.setdefault(k, RunningMoments()).update(x)
-        n += 1
+    bar = tqdm(total=len(samples), desc="noise statistics", disable=not progress, unit="sample")
+    for c0 in range(0, len(samples), chunk):
+        batch = []
+        for s in samples[c0:c0 + chunk]:
+            try:
+                p = s if isinstance(s, Prepared) else adapter.prepare(s)
+            except (ValueError, AdapterError) as e:
+                if on_error != "skip":
+                    raise
+                if skipped is not None:
+                    skipped.append((getattr(s, "index", None), str(e)))
+                continue
+            if prepared_out is not None and not isinstance(s, Prepared):
+                prepared_out.put(str(s.index), p)
+            batch.append((s, p))
+        for (s, p), (feats, extras) in zip(batch, adapter.vision_features_many([p for _, p in batch])):
+            emb = adapter.embed(p.input_ids)[p.question_mask.to(adapter.device)]
+            for what, x in (("image features", feats), ("question embeddings", emb), *extras.items()):
+                if not bool(torch.isfinite(x).all()):
+                    raise NonFiniteError(f"model {getattr(adapter, 'name', '?')}: non-finite {what} for sample "
+                                         f"{getattr(s, 'index', n)!r}, probe noise statistics; check the weights "
+                                         "(NaN/inf) and the dtype")
+            img.update(feats)
+            txt.update(emb)
+            for k, x in extras.items():
+                extra.setdefault(k, RunningMoments()).update(x)
+            n += 1
+        bar.update(len(samples[c0:c0 + chunk]))
+    bar.close()
     if n == 0:
         raise ValueError("no samples to compute noise statistics from")
     ex = {k: (r.mean, r.std) for k, r in sorted(extra.items())}

@@ -106,6 +106,27 @@ def _option_ids(adapter, item: ProbeItem, cache: dict) -> list[list[int]]:
     return cache[key]
 
 
+def _vision_key(p: Prepared) -> tuple:
+    return tuple(sorted((k, id(v)) for k, v in p.vision_inputs.items()))
+
+
+def _batch_features(adapter, items: list, donor_items: list | None) -> dict:
+    """Image features of every distinct vision input of a batch (its samples and their
+    donors), computed together (:meth:`Adapter.vision_features_many`), keyed as
+    :func:`_full_row` looks them up."""
+    todo: dict = {}
+    for it in items:
+        todo.setdefault(_vision_key(it.prepared), it.prepared)
+    for vis, lang in (donor_items or []):
+        for d in list(vis) + list(lang):
+            todo.setdefault(_vision_key(d.prepared), d.prepared)
+    dev = adapter.device
+    out = {}
+    for key, (feats, extras) in zip(todo, adapter.vision_features_many(list(todo.values()))):
+        out[key] = (feats.to(dev), {k: v.to(dev) for k, v in extras.items()})
+    return out
+
+
 def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None):
     """(full-input embedding row, its vision inputs, x1, x2, image mask, question mask, features).
 
@@ -116,7 +137,7 @@ def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None):
     """
     dev, dt = adapter.device, adapter.dtype
     p = item.prepared
-    key = tuple(sorted((k, id(v)) for k, v in p.vision_inputs.items()))
+    key = _vision_key(p)
     if feat_cache is not None and key in feat_cache:
         feats, extras = feat_cache[key]
     else:
@@ -151,7 +172,7 @@ def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None):
 
 @torch.no_grad()
 def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, dataset: str = "",
-               draws: int = 1):
+               draws: int = 1, feat_cache: dict | None = None):
     """The input-embedding rows of one sample and its X1, X2.
 
     Parameters
@@ -172,7 +193,7 @@ def probe_rows(adapter, item: ProbeItem, noise: NoiseStats, *, seed: int = 0, da
     if int(draws) < 1:
         raise ValueError(f"draws must be >= 1, got {draws!r}")
     dt = adapter.dtype
-    full, full_vision, x1, x2, img, q, feats = _full_row(adapter, item)
+    full, full_vision, x1, x2, img, q, feats = _full_row(adapter, item, feat_cache)
     g = sample_generator(seed, dataset, item.index, device=adapter.device)
     noise = noise.on(adapter.device)
     vis_rows, lang_rows, vis_vision, lang_vision = [], [], [], []
@@ -249,17 +270,18 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
     else:
         K = int(noise_draws)
     R = 1 + 2 * K                      # rows per sample: full, vis x K, lang x K
+    feat_cache = _batch_features(adapter, items, donor_items)
     embeds, ids, vision, opts, per_item = [], [], [], [], []
     for b, it in enumerate(items):
         own = _option_ids(adapter, it, cache)
         if donor_items is None:
-            rows, x1, x2, row_vision = probe_rows(adapter, it, noise, seed=seed, dataset=dataset, draws=K)
+            rows, x1, x2, row_vision = probe_rows(adapter, it, noise, seed=seed, dataset=dataset, draws=K,
+                                                  feat_cache=feat_cache)
             embeds += list(rows)
             ids += [it.prepared.input_ids] * R
             vision += row_vision
             opts += [own] * R
         else:
-            feat_cache: dict = {}
             full, v, x1, x2, *_ = _full_row(adapter, it, feat_cache)
             embeds.append(full)
             ids.append(it.prepared.input_ids)
