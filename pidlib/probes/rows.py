@@ -121,21 +121,25 @@ def _batch_features(adapter, items: list, donor_items: list | None) -> dict:
         for d in list(vis) + list(lang):
             todo.setdefault(_vision_key(d.prepared), d.prepared)
     dev = adapter.device
-    out = {}
+    out: dict = {"_device": (dev, adapter.dtype)}
     for key, (feats, extras) in zip(todo, adapter.vision_features_many(list(todo.values()))):
         out[key] = (feats.to(dev), {k: v.to(dev) for k, v in extras.items()})
     return out
 
 
-def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None):
-    """(full-input embedding row, its vision inputs, x1, x2, image mask, question mask, features).
+def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None, need_x: bool = True):
+    """(full-input embedding row, its vision inputs, x1, x2, image mask, question mask, features);
+    x1 and x2 are None with ``need_x=False`` (donor rows: their features are not stored).
 
     ``feat_cache`` (valid within one call of :func:`probe_batch`, while the inputs are
     alive) reuses the image features of vision inputs made of the very same tensors.
     Extra image-side inputs (:meth:`Adapter.vision_features`, e.g. DeepStack) travel in the
     row's vision dict under ``"extras"``.
     """
-    dev, dt = adapter.device, adapter.dtype
+    if feat_cache is not None and "_device" in feat_cache:   # looked up once per batch
+        dev, dt = feat_cache["_device"]
+    else:
+        dev, dt = adapter.device, adapter.dtype
     p = item.prepared
     key = _vision_key(p)
     if feat_cache is not None and key in feat_cache:
@@ -159,8 +163,8 @@ def _full_row(adapter, item: ProbeItem, feat_cache: dict | None = None):
     q = p.question_mask.to(dev)
     if bool((q & img).any()):
         raise AdapterError(f"sample {item.index!r}: question span overlaps image tokens")
-    x1 = feats.float().mean(0).cpu()
-    x2 = e[q].float().mean(0).cpu()
+    x1 = feats.float().mean(0).cpu() if need_x else None
+    x2 = e[q].float().mean(0).cpu() if need_x else None
     full = e.clone()
     if adapter.image_in_sequence:
         full[img] = feats.to(dt)
@@ -288,7 +292,7 @@ def probe_batch(adapter, items: list[ProbeItem], noise: NoiseStats, *, seed: int
             vision.append(v)
             opts.append(own)
             for d in list(donor_items[b][0]) + list(donor_items[b][1]):
-                e_d, v_d, *_ = _full_row(adapter, d, feat_cache)
+                e_d, v_d, *_ = _full_row(adapter, d, feat_cache, need_x=False)
                 embeds.append(e_d)
                 ids.append(d.prepared.input_ids)
                 vision.append(v_d)
