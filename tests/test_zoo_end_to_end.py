@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "data" / "zoo" / "smoke" / "fusion-small"
+SMOKE = ROOT / "data" / "zoo" / "smoke" / "fusion-small-s0"
 N = 400
 DESIGNED = {"exist": "synergy", "describe": "unique1", "knowledge": "unique2"}
 ATOMS = ("redundancy", "unique1", "unique2", "synergy")

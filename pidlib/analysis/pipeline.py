@@ -71,11 +71,15 @@ def _run(cmd: list[str]) -> None:
 
 
 def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
-    """Models of a built zoo: ``{path: {family, scale, stage, step}}`` from its manifest.
+    """Models of a built zoo: ``{path: {family, scale, scale_name, stage, kind, step[, seed]}}``
+    from its manifest.
 
-    ``scale`` is the model's parameter count (from its ``provenance.json``) so that scales
-    sort numerically; the scale name is kept in ``scale_name``.
+    ``scale`` is the model's parameter count (from the manifest, else its
+    ``provenance.json``) so that scales sort numerically; the scale name is kept in
+    ``scale_name``. ``seed`` (the training seed) is there when the manifest records one.
     """
+    import re
+
     zoo = Path(zoo) if zoo is not None else data_dir() / "zoo"
     man_path = zoo / "manifest.json"
     if not man_path.exists():
@@ -85,16 +89,18 @@ def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
     for m in man["models"]:
         f = zoo / m["path"] / "provenance.json"
         provs[m["path"]] = json.loads(f.read_text()) if f.exists() else {}
-    # parameter count per scale name (checkpoints do not record it; their scale's models do)
-    n_params = {str(m.get("scale")): provs[m["path"]]["n_params"] for m in man["models"]
-                if provs[m["path"]].get("n_params") and m.get("scale")}
+    # parameter count per scale name (older manifests: checkpoints do not record it; their scale's models do)
+    n_params = {str(m.get("scale")): m.get("n_params") or provs[m["path"]]["n_params"] for m in man["models"]
+                if (m.get("n_params") or provs[m["path"]].get("n_params")) and m.get("scale")}
     out = {}
     for m in man["models"]:
         if str(m.get("stage")) == "init" or Path(m["path"]).parts[0] == "smoke":
             continue  # untrained weights and the test fixture are not zoo members
         parts = Path(m["path"]).parts
-        family = m.get("family") or (parts[1].split("-")[0] if len(parts) > 2 and parts[0] == "emergence" else "")
-        scale_name = str(m.get("scale") or (parts[1].split("-", 1)[-1] if len(parts) > 2 else ""))
+        # emergence/FAMILY-SCALE[-sSEED]/...: the member's folder name, seed suffix dropped
+        member = re.sub(r"-s\d+$", "", parts[1]) if len(parts) > 2 and parts[0] == "emergence" else ""
+        family = m.get("family") or member.split("-")[0]
+        scale_name = str(m.get("scale") or (member.split("-", 1)[-1] if member else ""))
         path = zoo / m["path"]
         try:  # inside the repository: a relative path, so run-store names do not embed /home/...
             key = str(path.resolve().relative_to(repo_root()))
@@ -104,6 +110,8 @@ def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
             "family": str(family or ""), "scale": float(n_params.get(scale_name, "nan")), "scale_name": scale_name,
             "stage": str(m.get("stage") or ""), "kind": str(m.get("kind") or ""),
             "step": float(m["step"]) if m.get("step") is not None else float("nan")}
+        if m.get("seed") is not None:
+            out[key]["seed"] = int(m["seed"])
     return out
 
 

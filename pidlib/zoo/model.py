@@ -65,6 +65,9 @@ class Arch:
         Vision tower (CLIP ViT) width, depth, heads.
     patch_size : int
         ViT patch size in pixels; the visual token budget is ``(32 / patch_size)**2``.
+    vision_pos_scale : float
+        Multiplier on the initial scale of the vision tower's learned position embeddings
+        (CLIP's own initialisation when 1).
     """
 
     hidden: int = 32
@@ -74,6 +77,7 @@ class Arch:
     vision_layers: int = 1
     vision_heads: int = 2
     patch_size: int = 4
+    vision_pos_scale: float = 1.0
 
     @property
     def n_image_tokens(self) -> int:
@@ -116,6 +120,9 @@ def make_model(arch: Arch, tokenizer, *, seed: int = 0):
                       projector_hidden_act="gelu", tie_word_embeddings=False)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(cfg).float()
+    if arch.vision_pos_scale != 1.0:
+        with torch.no_grad():
+            model.model.vision_tower.embeddings.position_embedding.weight.mul_(arch.vision_pos_scale)
     return model
 
 

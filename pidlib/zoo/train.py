@@ -5,14 +5,17 @@ stage      data                        trained                               los
 =========  ==========================  ====================================  ===============
 ``lm``     text only: facts, captions,  language model (embeddings, decoder,  next token, all
            text-only QA (hint=caption)  head)                                 tokens + answer
-``vision`` image-caption pairs          vision tower (+ a throw-away GRU      contrastive
-                                        caption encoder)                      (InfoNCE)
-``stage1`` image-caption pairs          projector only                        caption tokens
-``stage2`` multiple-choice world tasks  projector (+ language model when the  answer letter
-           (all families, train split)  family tunes it)                      (next token)
+``vision`` image-caption pairs in hard- vision tower (+ a throw-away GRU      contrastive
+           negative pairs (other        caption encoder)                      (InfoNCE)
+           shapes / other places)
+``stage1`` image-caption pairs          projector + vision tower              caption tokens
+``stage2`` multiple-choice world tasks  projector (+ language model and/or    answer letter
+           (the family's mixture,       vision tower, as the family says)     (next token)
+           train split)
 =========  ==========================  ====================================  ===============
 
-The vision tower stays frozen after its own pretraining, as in LLaVA-1.5. Every stage is
+After stage 1 the vision tower stays frozen, as in LLaVA-1.5, except in the families that
+tune it in stage 2 (at ``stage2_vision_lr_scale`` times the learning rate). Every stage is
 deterministic for its seed on CPU (single thread, fixed data order, no DataLoader
 workers). Multiple-choice prompts are built exactly as :mod:`pidlib.zoo.model` documents.
 """
@@ -45,6 +48,8 @@ class Schedule:
     stage1_batch: int = 32
     stage1_lr: float = 3e-3
     stage1_tune_vision: bool = True
+    vision_place_negatives: bool = False
+    stage2_vision_lr_scale: float = 0.2   # tower learning rate / stage2_lr when stage 2 tunes the tower
     stage2_steps: int = 400
     stage2_batch: int = 32
     stage2_lr: float = 1.5e-3
@@ -133,12 +138,36 @@ def shape_variant(rng, scene):
             return [replace(sh, kind=k) for sh, k in zip(scene, new)]
 
 
-def caption_pairs(processor, n: int, seed: int, with_prompt: bool):
+def cell_variant(rng, scene):
+    """The same objects moved to other grid cells (kinds, colours, sizes and the offsets
+    inside the cell kept), so that the caption changes only in the places it names.
+    Single free-standing objects have no place in the caption: they get a shape variant."""
+    from dataclasses import replace
+    from pidlib.world.scene import IMAGE_SIZE
+
+    if len(scene) < 2:
+        return shape_variant(rng, scene)
+    g = IMAGE_SIZE // 2
+    cells = [sh.cell for sh in scene]
+    while True:
+        new = [int(c) for c in rng.permutation(4)[:len(scene)]]
+        if new != cells:
+            break
+    out = []
+    for sh, c in zip(scene, new):
+        dx, dy = sh.cx - (sh.cell % 2) * g, sh.cy - (sh.cell // 2) * g
+        out.append(replace(sh, cell=c, cx=(c % 2) * g + dx, cy=(c // 2) * g + dy))
+    return out
+
+
+def caption_pairs(processor, n: int, seed: int, with_prompt: bool, place_negatives: bool = False):
     """Image-caption pairs from fresh world scenes (1 to 4 objects).
 
     Without the prompt (vision pretraining) the scenes come in hard-negative pairs: item
     ``2i + 1`` is item ``2i`` with the shape kinds changed, so that colour and position
-    alone cannot tell a caption from its partner.
+    alone cannot tell a caption from its partner; with ``place_negatives`` every other
+    pair instead moves the objects to other cells (:func:`cell_variant`), so that colour
+    and shape alone cannot either -- the tower has to bind what is where.
     """
     from pidlib.world.scene import caption, render, sample_scene
 
@@ -147,9 +176,10 @@ def caption_pairs(processor, n: int, seed: int, with_prompt: bool):
         scenes = [sample_scene(rng, int(rng.integers(1, 5))) for _ in range(n)]
     else:
         scenes = []
-        for _ in range(n // 2):
+        for i in range(n // 2):
             sc = sample_scene(rng, int(rng.integers(1, 5)))
-            scenes += [sc, shape_variant(rng, sc)]
+            variant = cell_variant if place_negatives and i % 2 else shape_variant
+            scenes += [sc, variant(rng, sc)]
     caps = [caption(s) for s in scenes]
     images = [render(s) for s in scenes]
     if not with_prompt:
@@ -161,25 +191,41 @@ def caption_pairs(processor, n: int, seed: int, with_prompt: bool):
     return ids, pix, n_cap
 
 
-def mc_train_set(processor, schedule: Schedule, seed: int):
-    """Stage-2 training set, ``train`` split: ``n_train * weight`` samples of each family.
+def mc_train_set(processor, schedule: Schedule, seed: int, cache: dict | None = None):
+    """Stage-2 training set, ``train`` split: ``int(n_train * weight)`` samples of each
+    family of ``schedule.stage2_weights``.
 
-    The synergy families get weight 2 by default: they are the slowest to learn (fusion
-    circuits), the text-answerable ones are learned within a few hundred steps.
+    The synergy families get the larger weights by default: they are the slowest to learn
+    (fusion circuits), the text-answerable ones are learned within a few hundred steps.
+    ``cache`` (a dict) keeps each family's encoded samples for other calls with the same
+    processor and seed; world samples are prefix-stable, so a smaller share of a family
+    is the first rows of a larger one.
     """
     from pidlib.world import make_samples
 
-    samples = []
-    for fam, w in schedule.stage2_weights:
-        samples += make_samples(fam, int(schedule.n_train * w), seed=seed, split="train")
-    ids, pix = encode_multimodal(processor, mc_prompts(processor, samples), [s.image for s in samples])
     tok = processor.tokenizer
-    target = torch.tensor([tok.convert_tokens_to_ids(s.answer) for s in samples])
-    return ids, pix, target
+    ids, pix, target = [], [], []
+    for fam, w in schedule.stage2_weights:
+        n = int(schedule.n_train * w)
+        key = ("train", fam, int(seed), processor.patch_size)
+        if cache is None or key not in cache or len(cache[key][0]) < n:
+            samples = make_samples(fam, n, seed=seed, split="train")
+            i_, p_ = encode_multimodal(processor, mc_prompts(processor, samples), [s.image for s in samples])
+            t_ = torch.tensor([tok.convert_tokens_to_ids(s.answer) for s in samples], dtype=torch.long)
+            if cache is not None:
+                cache[key] = (i_, p_, t_)
+        else:
+            i_, p_, t_ = cache[key]
+        ids += i_[:n]
+        pix.append(p_[:n])
+        target.append(t_[:n])
+    return ids, torch.cat(pix, 0), torch.cat(target, 0)
 
 
 # ---------------------------------------------------------------------------- loop
 def _optimizer(params, lr: float, steps: int):
+    """AdamW with linear warm-up and cosine decay to 10 %; ``params`` is a list of tensors
+    or of parameter groups (dicts whose ``lr`` overrides ``lr``)."""
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
     warm = max(1, steps // 20)
 
@@ -208,13 +254,14 @@ def _loop(name: str, params: list, lr: float, steps: int, batch: int, n: int, se
 
     torch.manual_seed(seed)
     opt, sched = _optimizer(params, lr, steps)
+    flat = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     losses = []
     bar = tqdm(total=steps, desc=name, disable=not progress, mininterval=2.0, leave=False)
     for step, idx in enumerate(_batches(n, batch, steps, seed)):
         loss = loss_fn(idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(flat, 1.0)
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
@@ -260,15 +307,15 @@ def train_lm(model, processor, s: Schedule, seed: int, progress: bool = True) ->
 
     def loss_fn(idx):
         ids, mask = _left_pad([seqs[i] for i in idx], pad)
-        T = ids.shape[1]
-        loss = _seq_loss(model, ids, mask, mask)
-        # extra weight on the answer letters so QA is learned, not only the template
-        amask = torch.zeros_like(mask)
-        for r, i in enumerate(idx.tolist()):
-            if ans[i] >= 0:
-                amask[r, T - 1] = 1
-        if amask.any():
-            loss = loss + _seq_loss(model, ids, mask, amask)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False)
+        logits, tgt = out.logits[:, :-1].float(), ids[:, 1:]
+        tm = mask[:, 1:].bool()
+        loss = F.cross_entropy(logits[tm], tgt[tm])
+        # extra weight on the answer letters (the last token of a QA sequence) so QA is
+        # learned, not only the template; same forward pass
+        qa = torch.tensor([ans[i] >= 0 for i in idx.tolist()])
+        if qa.any():
+            loss = loss + F.cross_entropy(logits[qa, -1], tgt[qa, -1])
         return loss
 
     return _loop("lm", params, s.lm_lr, s.lm_steps, s.lm_batch, len(seqs), seed, loss_fn, progress)
@@ -296,10 +343,14 @@ def train_vision(model, processor, s: Schedule, seed: int, progress: bool = True
     heads are discarded afterwards. Batches hold hard-negative pairs (the same scene with
     other shapes): without them the loss is solved by colour and position alone and the
     tower learns no shape features (measured with a linear probe: shape accuracy fell
-    below that of the random tower).
+    below that of the random tower). With ``s.vision_place_negatives`` every other pair
+    moves the objects to other cells instead: then colour and shape alone do not solve it
+    either, and the tower learns features that bind colour to place, which the ``color``
+    task needs (see :mod:`pidlib.world.tasks`).
     """
     model.train()
-    caps, pix = caption_pairs(processor, s.n_captions, seed, with_prompt=False)
+    caps, pix = caption_pairs(processor, s.n_captions, seed, with_prompt=False,
+                              place_negatives=s.vision_place_negatives)
     tok = processor.tokenizer
     dim = model.config.vision_config.hidden_size
     torch.manual_seed(seed)
@@ -349,17 +400,25 @@ def train_stage1(model, processor, s: Schedule, seed: int, progress: bool = True
 
 
 def train_stage2(model, processor, s: Schedule, seed: int, tune_lm: bool, progress: bool = True,
-                 callback: Callable | None = None) -> list[float]:
+                 callback: Callable | None = None, tune_vision: bool = False, data=None) -> list[float]:
     """Stage 2 (visual instruction tuning) on the multiple-choice tasks of every family.
 
-    Trains the projector, and the language model too when ``tune_lm``; loss is the
-    cross-entropy of the answer letter at the last prompt position (full vocabulary).
+    Trains the projector, the language model too when ``tune_lm`` and the vision tower
+    when ``tune_vision``; loss is the cross-entropy of the answer letter at the last
+    prompt position (full vocabulary). ``data`` is ``mc_train_set(processor, s, seed)``
+    when already at hand.
     """
     model.train()
-    seqs, pix, target = mc_train_set(processor, s, seed)
+    seqs, pix, target = data if data is not None else mc_train_set(processor, s, seed)
     pad = processor.tokenizer.pad_token_id
     mods = [model.model.multi_modal_projector] + (_lm_modules(model) if tune_lm else [])
     params = _set_trainable(model, mods)
+    if tune_vision:  # the tower at a smaller learning rate, as unfrozen-ViT recipes do
+        vt = model.model.vision_tower
+        for p in vt.parameters():
+            p.requires_grad_(True)
+        params = [{"params": params},
+                  {"params": list(vt.parameters()), "lr": s.stage2_lr * s.stage2_vision_lr_scale}]
 
     def loss_fn(idx):
         ids, mask = _left_pad([seqs[i] for i in idx], pad)
@@ -372,11 +431,15 @@ def train_stage2(model, processor, s: Schedule, seed: int, tune_lm: bool, progre
 
 
 @torch.no_grad()
-def mc_accuracy(model, processor, samples, batch: int = 64) -> dict[str, float]:
-    """Argmax-over-option-letters accuracy per task family (a quick check, not the probes)."""
+def mc_accuracy(model, processor, samples, batch: int = 64, encoded=None) -> dict[str, float]:
+    """Argmax-over-option-letters accuracy per task family (a quick check, not the probes).
+
+    ``encoded`` is ``encode_multimodal`` of the samples' prompts when already at hand.
+    """
     was_training = model.training
     model.eval()
-    ids, pix = encode_multimodal(processor, mc_prompts(processor, samples), [x.image for x in samples])
+    ids, pix = encoded if encoded is not None else \
+        encode_multimodal(processor, mc_prompts(processor, samples), [x.image for x in samples])
     tok = processor.tokenizer
     hits: dict[str, list[int]] = {}
     for a in range(0, len(samples), batch):
