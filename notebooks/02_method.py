@@ -239,7 +239,7 @@ else:
 
 # %% [markdown]
 # The designed atom is the largest, with the paper's single-draw noise probes, in
-# {glue:text}`e2e_rate_noise`; with donor probes in {glue:text}`e2e_rate_donors8`; with
+# {glue:text}`e2e_rate_noise`; with donor probes in {glue:text}`e2e_rate_donors4`; with
 # the exact reference in {glue:text}`e2e_rate_reference`. Where the noise
 # probes fail, the reason has nothing to do with the model's strategy: asked a noised
 # question, a trained model still answers confidently, and the estimator counts that

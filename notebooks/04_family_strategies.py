@@ -159,7 +159,7 @@ if len(strat):
 # %% [markdown]
 # How many families keep one strategy on every task family where they have one: with the
 # paper's probes {glue:text}`fam_stable_noise`; with donor probes
-# {glue:text}`fam_stable_donors8`; with the exact reference
+# {glue:text}`fam_stable_donors4`; with the exact reference
 # {glue:text}`fam_stable_reference`. The mean spectra behind these verdicts
 # ({numref}`fig-family-spectra`):
 

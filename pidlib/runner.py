@@ -85,7 +85,7 @@ ALL_ROWS = "all"
 #: Relative tolerance below which two probes' outputs count as equal (image-effect check).
 SAME_OUTPUT_TOL = 1e-6
 
-RUN_INFO_KEYS = ("task", "family", "scale", "scale_name", "stage", "step", "kind", "label")
+RUN_INFO_KEYS = ("task", "family", "scale", "scale_name", "stage", "step", "kind", "label", "train_seed")
 
 
 class ConfigError(ValueError):
@@ -490,7 +490,7 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         Seconds to wait for another writer of the same run directory (default 0: stop at
         once with :class:`~pidlib.store.RunLockedError`).
     run_info : dict, optional
-        Labels stored in ``meta.json`` (``task``, ``family``, ``scale``, ``scale_name``,
+        Labels stored in ``meta.json`` (``task``, ``family``, ``scale``, ``scale_name``, ``train_seed``,
         ``stage``, ``step``, ``kind``, ``label``): the analysis reads them instead of
         parsing folder names. Not part of the run key.
     command : str, optional

@@ -38,7 +38,7 @@ def kernel_env(pidlib_root: Path) -> dict:
 def synthetic_spectra(seed: int = 0) -> pd.DataFrame:
     """A made-up spectra table in the new schema (test input only, never written to data/).
 
-    Three probe kinds (``noise``, ``donors8``, ``reference``), final models of two families
+    Three probe kinds (``noise``, ``donors4``, ``reference``), final models of two families
     at three scales with two training seeds, per-layer rows, training checkpoints of one
     run; unclipped atoms that sum to the total, and ``coherent`` / ``trained`` columns
     (some spectra incoherent, one estimator untrained). Atoms stay non-negative so the
@@ -51,14 +51,15 @@ def synthetic_spectra(seed: int = 0) -> pd.DataFrame:
     tasks = ["color", "exist", "knowledge", "describe", "redundant"]
     scales = {"small": 40_000.0, "medium": 110_000.0, "large": 260_000.0}
 
-    def row(model, fam, scale, task, layer, probes, kind="member", stage="stage2", step=1500.0):
+    def row(model, fam, scale, task, layer, probes, kind="member", stage="stage2", step=1500.0, train_seed=0):
         atoms = rng.uniform(0.0, 0.5, size=4)
         coherent = probes == "reference" or rng.uniform() > 0.25
-        r = {"model": model, "family": fam, "scale": scale, "stage": stage, "step": step, "dataset": f"world-{task}-s0",
-             "task": task, "layer": layer, "n_fit": 1000, "n_eval": 1000, "seed": 0, "probes": probes, "kind": kind}
+        r = dict.fromkeys(SPECTRA_COLUMNS, np.nan)
+        r.update({"model": model, "family": fam, "scale": scale, "stage": stage, "step": step,
+                  "dataset": f"world-{task}-s0", "task": task, "layer": layer, "n_fit": 1000, "n_eval": 1000,
+                  "seed": 0, "probes": probes, "kind": kind, "train_seed": train_seed, "n_boot": 20})
         for a, v in zip(ATOMS, atoms):
             r[a] = v
-            r[f"raw_{a}"] = v
             r[f"{a}_lo"], r[f"{a}_hi"] = (np.nan, np.nan) if probes == "reference" else (max(v - 0.05, 0), v + 0.05)
         r["total"] = atoms.sum()
         r["total_lo"], r["total_hi"] = r["total"] - 0.1, r["total"] + 0.1
@@ -72,16 +73,16 @@ def synthetic_spectra(seed: int = 0) -> pd.DataFrame:
         r["d_vision"] = r["accuracy"] - r["accuracy_language_only"]
         return r
 
-    for probes in ("noise", "donors8", "reference"):
+    for probes in ("noise", "donors4", "reference"):
         for fam in ("fusion", "language"):
             for sname, scale in scales.items():
                 for train_seed in (0, 1):
                     m = f"data/zoo/{fam}-{sname}-s{train_seed}"
                     for t in tasks:
-                        rows.append(row(m, fam, scale, t, -1, probes))
+                        rows.append(row(m, fam, scale, t, -1, probes, train_seed=train_seed))
                         for layer in range(4):
-                            rows.append(row(m, fam, scale, t, layer, probes))
-        base = "data/zoo/emergence/fusion-medium"
+                            rows.append(row(m, fam, scale, t, layer, probes, train_seed=train_seed))
+        base = "data/zoo/emergence/fusion-medium-s0"
         for stage, steps in (("stage1", (0, 75)), ("stage2", (188, 375, 750))):
             for st in steps:
                 for t in tasks:

@@ -28,6 +28,11 @@ def _fake_zoo(tmp_path):
          "stage": "stage1", "step": 75},
         {"path": "emergence/fusion-small/stage2-step350", "kind": "checkpoint", "family": "fusion", "scale": "small",
          "stage": "stage2", "step": 350},
+        # zoo v3 names: a training seed in the manifest and a -sSEED suffix on the folders
+        {"path": "fusion-small-s1", "kind": "member", "family": "fusion", "scale": "small", "stage": "stage2",
+         "step": 1000, "seed": 1},
+        {"path": "emergence/fusion-small-s1/stage1-step75", "kind": "checkpoint", "family": None, "scale": None,
+         "stage": "stage1", "step": 75, "seed": 1},
     ]
     for m in models:
         d = zoo / m["path"]
@@ -47,6 +52,9 @@ def test_zoo_models_from_manifest(tmp_path):
                                     "kind": "member", "step": 700.0}
     ck = keys["emergence/fusion-small/stage1-step75"]
     assert ck["family"] == "fusion" and ck["scale"] == 12345.0 and ck["kind"] == "checkpoint"
+    assert keys["fusion-small-s1"]["train_seed"] == 1 and "train_seed" not in keys["fusion-small"]
+    ck1 = keys["emergence/fusion-small-s1/stage1-step75"]
+    assert (ck1["family"], ck1["scale_name"], ck1["train_seed"]) == ("fusion", "small", 1)
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         PL.zoo_models(tmp_path / "nothing")
 
@@ -64,10 +72,10 @@ def test_get_spectra_rejects_unknown_source():
 
 
 def test_get_spectra_filters_one_probe_configuration(monkeypatch):
-    df = pd.DataFrame({"model": ["a", "a", "a", "b"], "probes": ["noise", "donors8", "noise8", None]})
+    df = pd.DataFrame({"model": ["a", "a", "a", "b"], "probes": ["noise", "donors4", "noise8", None]})
     monkeypatch.setattr(PL, "load_spectra", lambda: df)
     assert PL.get_spectra().probes.fillna("noise").tolist() == ["noise", "noise"]   # the default: the paper's
-    assert PL.get_spectra(probes="donors8").probes.tolist() == ["donors8"]
+    assert PL.get_spectra(probes="donors4").probes.tolist() == ["donors4"]
     assert len(PL.get_spectra(probes=None)) == 4
     assert PL.get_spectra(models=["b"]).model.tolist() == ["b"]            # a table without the column
     monkeypatch.setattr(PL, "load_spectra", lambda: df.drop(columns="probes"))
@@ -77,7 +85,7 @@ def test_get_spectra_filters_one_probe_configuration(monkeypatch):
 def test_probe_labels():
     from pidlib.analysis.spectra import probe_label
     assert probe_label({}) == "noise" and probe_label({"noise_draws": 1, "donors": 0}) == "noise"
-    assert probe_label({"noise_draws": 8}) == "noise8" and probe_label({"donors": 8}) == "donors8"
+    assert probe_label({"noise_draws": 8}) == "noise8" and probe_label({"donors": 8}) == "donors8" and probe_label({"donors": 4}) == "donors4"
     with pytest.raises(ValueError, match="probe sets"):
         PL.fresh_spectra(["m"], ["d"], probe_sets=("magic",))
 
@@ -114,14 +122,14 @@ def test_fresh_smoke_run(tmp_path):
     t = pd.read_csv(mine / "spectra.csv")
     # one output-layer row per probe set, plus the world's exact reference and the k-means
     # cross-check once; the logit lens only for the paper's noise probes (and its reference)
-    assert sorted(t[t.layer == -1].probes) == sorted([*PL.PROBE_SETS, "reference", "discretized"])
+    assert sorted(t[t.layer == -1].probes) == sorted([*PL.DEFAULT_PROBE_SETS, "reference", "discretized"])
     assert (t.layer >= 0).sum() >= 2 and set(t[t.layer >= 0].probes) == {"noise", "reference"}
     assert set(t.task) == {"color"} and set(t.kind) == {"user"} and set(t.tau) == {0.2}
     prov = json.loads((mine / "spectra.provenance.json").read_text())
     assert any(c.startswith("pidlib run") and "--tau 0.2" in c for c in prov["run_commands"])
     # the runs are under out_dir/runs and carry the labels written at run time
     metas = [json.loads(p.read_text()) for p in (mine / "runs").rglob("meta.json")]
-    assert len(metas) == len(PL.PROBE_SETS) and all(m["task"] == "color" and m["kind"] == "user" for m in metas)
+    assert len(metas) == len(PL.DEFAULT_PROBE_SETS) and all(m["task"] == "color" and m["kind"] == "user" for m in metas)
     # refusing to write a user table over the zoo's
     with pytest.raises(ValueError, match="committed spectra table"):
         PL.output_paths(["some/model"], out=PL.default_path())

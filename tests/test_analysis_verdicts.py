@@ -112,7 +112,8 @@ def _old_rows():
     """Two rows in today's schema: clipped atoms with raw_* (one incoherent)."""
     rows = []
     for raw, i1, i2 in (((0.1, 0.2, 0.3, 0.4), 0.3, 0.4), ((0.5, -0.3, 0.2, -0.1), 0.2, 0.7)):
-        r = dict.fromkeys(SPECTRA_COLUMNS, np.nan)
+        # the old schema: no coherence/training flags, clipped atoms beside raw_* ones
+        r = dict.fromkeys([c for c in SPECTRA_COLUMNS if c not in ("coherent", "trained")], np.nan)
         for a, v in zip(V.ATOMS, raw):
             r[f"raw_{a}"] = v
             r[a] = max(v, 0.0)
@@ -161,7 +162,7 @@ def test_read_atoms_names_missing_columns():
 
 
 # ----------------------------------------------------------------------------- scoreboard
-def _table(new_schema: bool, probes=("noise", "donors8"), seed=0):
+def _table(new_schema: bool, probes=("noise", "donors4"), seed=0):
     """Final models of two families at three scales with a known structure: the fusion
     family has more synergy, synergy grows with accuracy on the synergy tasks."""
     rng = np.random.default_rng(seed)
@@ -175,7 +176,8 @@ def _table(new_schema: bool, probes=("noise", "donors8"), seed=0):
                         acc = 0.3 + 0.1 * k + 0.2 * (boost > 0) + 0.01 * s
                         syn = 0.1 + boost + 0.1 * k + 0.02 * s + 0.001 * rng.normal()
                         atoms = [0.1, 0.1, 0.2, syn]
-                        r = dict.fromkeys(SPECTRA_COLUMNS, np.nan)
+                        r = dict.fromkeys([c for c in SPECTRA_COLUMNS
+                                           if new_schema or c not in ("coherent", "trained")], np.nan)
                         r.update(model=model, family=fam, scale=scale, stage="stage2", step=100.0, task=task,
                                  dataset=f"world-{task}-s0", layer=-1, kind="member", probes=probe,
                                  accuracy=acc, d_vision=acc - 0.25, total=sum(atoms), I1=0.2, I2=0.3)
@@ -191,7 +193,7 @@ def _table(new_schema: bool, probes=("noise", "donors8"), seed=0):
 @pytest.mark.parametrize("new_schema", [False, True])
 def test_scoreboard_on_both_schemas(new_schema):
     board = V.scoreboard(_table(new_schema), n_boot=500)
-    assert set(board.probes) == {"noise", "donors8", "reference"}
+    assert set(board.probes) == {"noise", "donors4", "reference"}
     ref = board[board.probes == "reference"]
     assert (ref.verdict == V.NOT_RUN).all() and (ref.numbers == "").all()
     noise = board[board.probes == "noise"].set_index("key")
@@ -234,7 +236,8 @@ def test_emergence_units_pick_stage_ends():
         for task in ("color", "exist"):
             r = dict.fromkeys(SPECTRA_COLUMNS, np.nan)
             r.update(model=f"m@{step}", family="fusion", scale=1e5, stage=stage, step=float(step), task=task, layer=-1,
-                     redundancy=0.0, unique1=0.0, unique2=0.0, synergy=syn, total=syn, I1=0.0, I2=0.0)
+                     redundancy=0.0, unique1=0.0, unique2=0.0, synergy=syn, total=syn, I1=0.0, I2=0.0,
+                     coherent=True, trained=True)
             rows.append(r)
     u = V.emergence_units(V.with_atoms(pd.DataFrame(rows)))
     assert len(u) == 1

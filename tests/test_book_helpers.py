@@ -66,9 +66,9 @@ def test_setup_reads_the_table_once_and_filters(monkeypatch, tmp_path):
     write_spectra(S.synthetic_spectra(), tmp_path / "data" / "results" / "spectra.csv")
     monkeypatch.setenv("PIDLIB_ROOT", str(tmp_path))
     ch = nb.setup("cache")
-    assert ch.have_zoo and ch.probe_kinds == ["noise", "donors8", "reference"]
-    out = ch.spectra("donors8")
-    assert set(out.probes) == {"donors8"} and (out.layer == -1).all() and (out.kind == "member").all()
+    assert ch.have_zoo and ch.probe_kinds == ["noise", "donors4", "reference"]
+    out = ch.spectra("donors4")
+    assert set(out.probes) == {"donors4"} and (out.layer == -1).all() and (out.kind == "member").all()
     assert {"usable", "coherent", "why", "share_synergy"} <= set(out.columns)
     assert len(ch.spectra(None, layer="layers")) > 0
     # Incoherent rows have no shares.

@@ -175,7 +175,7 @@ def test_regime_verdicts_are_computed():
     for t in tasks:
         for q in ("synergy", "unique2", "total", "interaction"):
             prho = float(paper[(paper.regime == zoo_regime(t)) & (paper.quantity == q)].rho.mean())
-            for k in ("noise", "donors8", "reference"):
+            for k in ("noise", "donors4", "reference"):
                 sub = table[(table.probes == k) & (table.layer == -1) & (table.kind == "member")]
                 counts[V.task_correlation(sub, t, q, paper_rho=prho, seed=0, n_boot=2000).label] += 1
     assert _value(glued, "regimes_n_cells") == str(sum(counts.values())) == str(len(tasks) * 4 * 3)

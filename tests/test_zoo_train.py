@@ -62,9 +62,9 @@ def test_deterministic_and_resumable(tmp_path):
     info = {Path(k).relative_to(a).as_posix(): v for k, v in zoo_models(a).items()}
     assert len(info) == len(paths)
     ck = info["emergence/language-tiny-s1/stage1-step2"]
-    assert (ck["family"], ck["seed"], ck["kind"], ck["stage"], ck["step"]) == ("language", 1, "checkpoint", "stage1", 2.0)
+    assert (ck["family"], ck["train_seed"], ck["kind"], ck["stage"], ck["step"]) == ("language", 1, "checkpoint", "stage1", 2.0)
     assert ck["scale"] == info["fusion-tiny-s0"]["scale"] == float(row["fusion-tiny-s0"]["n_params"])
-    assert info["textheavy-tiny-s0"]["kind"] == "member" and info["textheavy-tiny-s0"]["seed"] == 0
+    assert info["textheavy-tiny-s0"]["kind"] == "member" and info["textheavy-tiny-s0"]["train_seed"] == 0
     # seeds are independent runs; stage-1 checkpoints are shared by the families of a (scale, seed)
     s0, s1 = _weights(a / "aligned-tiny-s0"), _weights(a / "aligned-tiny-s1")
     assert any(not torch.equal(s0[k], s1[k]) for k in s0)

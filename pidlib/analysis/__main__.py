@@ -20,10 +20,14 @@ def main(argv=None) -> int:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--n-boot", type=int, default=20, help="bootstrap replicates per estimate (0: none)")
     sp.add_argument("--no-layers", action="store_true", help="skip per-layer (logit lens) estimates")
+    sp.add_argument("--layer-samples", type=int, default=1000, help="rows per run for the per-layer spectra")
     fr = sub.add_parser("fresh", help="zoo -> probe runs -> spectra table")
     fr.add_argument("--models", nargs="*", default=["zoo"], help="model ids/paths (default: the zoo)")
     fr.add_argument("--datasets", nargs="*", default=["world"], help="dataset specs (default: world task families)")
-    fr.add_argument("--n-samples", type=int, default=2000)
+    fr.add_argument("--n-samples", type=int, default=2000, help="samples per final model and dataset")
+    fr.add_argument("--n-samples-other", type=int, default=1000,
+                    help="samples per dataset for the zoo's checkpoints and stage-1 models")
+    fr.add_argument("--layer-samples", type=int, default=1000, help="rows per run for the per-layer spectra")
     fr.add_argument("--seed", type=int, default=0)
     fr.add_argument("--device", default="cpu")
     fr.add_argument("--n-boot", type=int, default=20, help="bootstrap replicates per estimate (0: none)")
@@ -32,7 +36,8 @@ def main(argv=None) -> int:
     fr.add_argument("--zoo-config", default="full")
     fr.add_argument("--no-layers", action="store_true")
     fr.add_argument("--probe-sets", nargs="*", default=None,
-                    help="probe configurations to run (default: all of pidlib.analysis.pipeline.PROBE_SETS)")
+                    help="probe configurations to run (names in pidlib.analysis.pipeline.PROBE_SETS; default: "
+                         "DEFAULT_PROBE_SETS, noise and donors4)")
     fr.add_argument("--tau", type=float, default=0.3, help="threshold on the option mass (default 0.3)")
     fr.add_argument("--out-dir", default=None,
                     help="runs and spectra table go to OUT_DIR/runs and OUT_DIR/spectra.csv (default: data/ "
@@ -45,6 +50,7 @@ def main(argv=None) -> int:
         from pidlib.analysis.pipeline import fresh_spectra
         torch.set_num_threads(1)
         table = fresh_spectra(args.models, args.datasets, n_samples=args.n_samples, seed=args.seed,
+                              n_samples_other=args.n_samples_other, layer_samples=args.layer_samples,
                               device=args.device, layers=not args.no_layers, n_boot=args.n_boot,
                               zoo_config=args.zoo_config, tau=args.tau, out_dir=args.out_dir, jobs=args.jobs,
                               **({"probe_sets": tuple(args.probe_sets)} if args.probe_sets else {}))
@@ -60,7 +66,7 @@ def main(argv=None) -> int:
     if not runs:
         print("no run stores found under data/runs", file=sys.stderr)
         return 1
-    kw = dict(n_samples=args.n_samples, seed=args.seed, n_boot=args.n_boot)
+    kw = dict(n_samples=args.n_samples, seed=args.seed, n_boot=args.n_boot, layer_samples=args.layer_samples)
     if args.no_layers:
         kw["layers"] = False
     table = build_spectra(runs, **kw)

@@ -50,10 +50,10 @@ PLAIN_SYMBOLS = {"redundancy": "R", "unique1": "U₁", "unique2": "U₂", "syner
                  "accuracy_language_only": "language-only accuracy", "d_vision": "D_vision"}
 PROBE_LABELS = dict(V.PROBE_KINDS)
 #: Short labels of the probe kinds, for axis ticks.
-PROBE_SHORT = {"noise": "noise", "noise8": "noise×8", "donors8": "donors×8", "reference": "reference",
+PROBE_SHORT = {"noise": "noise", "noise8": "noise×8", "donors4": "donors×4", "donors8": "donors×8", "reference": "reference",
                "discretized": "discretized"}
 #: Colour of each probe kind in every figure.
-PROBE_COLORS = {"noise": "#c44e52", "noise8": "#dd8452", "donors8": "#4c72b0", "reference": "#222222",
+PROBE_COLORS = {"noise": "#c44e52", "noise8": "#dd8452", "donors4": "#4c72b0", "donors8": "#55a868", "reference": "#222222",
                 "discretized": "#8172b3"}
 #: Grey and hatch of an incoherent spectrum in every figure.
 INCOHERENT_COLOR = "#d9d9d9"
@@ -179,7 +179,7 @@ def scale_label(n_params) -> str:
 
 
 def probe_label(kind: str, short: bool = False) -> str:
-    """Label of a probe kind (``donors8`` -> ``donors, 8``; short: ``donors×8``)."""
+    """Label of a probe kind (``donors4`` -> ``donors, 4``; short: ``donors×4``)."""
     return (PROBE_SHORT if short else PROBE_LABELS).get(kind, str(kind))
 
 

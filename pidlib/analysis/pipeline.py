@@ -51,15 +51,21 @@ DEFAULT_USER_OUT = "pidlib-results"
 #: Dataset format -> the paper's benchmark name (``dataset`` column of ``data/paper``).
 BENCHMARKS = {"mmbench": "MMBench", "pope": "POPE", "reefknot": "Reefknot", "pmcvqa": "PMC-VQA"}
 
-#: Probe configurations a fresh run produces: name -> extra :func:`pidlib.run` options (and
-#: the equivalent ``pidlib run`` arguments), which models ("all", or "members": the zoo's
-#: final models only) and whether the logit lens is stored. ``noise`` is the paper's probe
-#: and the one every finding chapter reads.
+#: Probe configurations a fresh run can produce: name -> extra :func:`pidlib.run` options
+#: (and the equivalent ``pidlib run`` arguments), which models ("all", or "members": the
+#: zoo's final models and user models) and for which models the logit lens is stored
+#: (True, False or "members"). ``noise`` is the paper's probe; ``donors4`` the
+#: cross-sample probe whose spectra agree with the exact reference on the zoo (method
+#: chapter). The lens is stored for members only: the checkpoints and stage-1 models are
+#: read at the output, and the cached run fits the 2-core budget that way.
 PROBE_SETS = {
-    "noise": {"options": {}, "args": [], "models": "all", "layers": True},
+    "noise": {"options": {}, "args": [], "models": "all", "layers": "members"},
+    "donors4": {"options": {"donors": 4}, "args": ["--donors", "4"], "models": "members", "layers": False},
     "noise8": {"options": {"noise_draws": 8}, "args": ["--noise-draws", "8"], "models": "members", "layers": False},
-    "donors8": {"options": {"donors": 8}, "args": ["--donors", "8"], "models": "all", "layers": False},
+    "donors8": {"options": {"donors": 8}, "args": ["--donors", "8"], "models": "members", "layers": False},
 }
+#: What ``fresh`` runs unless told otherwise (the cached results in ``data/``).
+DEFAULT_PROBE_SETS = ("noise", "donors4")
 DEFAULT_PROBES = "noise"
 
 
@@ -71,12 +77,12 @@ def _run(cmd: list[str]) -> None:
 
 
 def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
-    """Models of a built zoo: ``{path: {family, scale, scale_name, stage, kind, step[, seed]}}``
+    """Models of a built zoo: ``{path: {family, scale, scale_name, stage, kind, step[, train_seed]}}``
     from its manifest.
 
     ``scale`` is the model's parameter count (from the manifest, else its
     ``provenance.json``) so that scales sort numerically; the scale name is kept in
-    ``scale_name``. ``seed`` (the training seed) is there when the manifest records one.
+    ``scale_name``. ``train_seed`` is there when the manifest records the training seed.
     """
     import re
 
@@ -111,7 +117,7 @@ def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
             "stage": str(m.get("stage") or ""), "kind": str(m.get("kind") or ""),
             "step": float(m["step"]) if m.get("step") is not None else float("nan")}
         if m.get("seed") is not None:
-            out[key]["seed"] = int(m["seed"])
+            out[key]["train_seed"] = int(m["seed"])
     return out
 
 
@@ -185,9 +191,10 @@ def _cli_command(model, spec, runs, device, seed, n_samples, tau, layers, extra)
     return " ".join(shlex.quote(c) for c in cmd)
 
 
-def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, seed: int = 0,
+def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_samples_other: int = 1000,
+                  layer_samples: int = 1000, seed: int = 0,
                   device: str = "cpu", layers: bool = True, n_boot: int = 20, zoo_config: str = "full",
-                  probe_sets=tuple(PROBE_SETS), tau: float = 0.3, out_dir: str | Path | None = None,
+                  probe_sets=DEFAULT_PROBE_SETS, tau: float = 0.3, out_dir: str | Path | None = None,
                   out: str | Path | None = None, runs_root: str | Path | None = None,
                   progress: bool = False, jobs: int = 1) -> pd.DataFrame:
     """Run the pipeline in this process and write a new spectra table; returns it.
@@ -200,13 +207,20 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
         ``["world"]`` (one world spec per task family), ``"world:..."`` specs, or file specs
         ``"FORMAT:PATH"`` / ``"FORMAT:PATH@IMAGE_DIR"``.
     n_samples : int
-        Samples per model and dataset (``--limit``), default 2000.
+        Samples per model and dataset (``--limit``), default 2000: the output spectra fit on
+        half and evaluate on the other half.
+    n_samples_other : int
+        Samples per dataset for the zoo's emergence checkpoints and stage-1 (aligned)
+        models, default 1000 (500 fit + 500 eval rows).
+    layer_samples : int
+        Rows per run for the per-layer (logit-lens) spectra, default 1000.
     seed, device, layers, tau
         Passed to :func:`pidlib.run` (``tau`` default 0.3, the paper's).
     n_boot : int
         Bootstrap replicates per estimate.
     probe_sets : tuple of str
-        Names of :data:`PROBE_SETS`; each adds its runs (and a ``probes`` value).
+        Names of :data:`PROBE_SETS` (default :data:`DEFAULT_PROBE_SETS`); each adds its
+        runs (and a ``probes`` value).
     out_dir : str or Path, optional
         Where runs and the spectra table go (see :func:`output_paths`); required in
         effect for other models than the zoo (default ``./pidlib-results``).
@@ -239,19 +253,24 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
     else:
         overrides = {m: {"kind": USER} for m in models}
     members = [m for m in models if overrides.get(m, {}).get("kind", "member") in ("member", USER)]
-    specs = []
-    for d in datasets:
-        specs.extend(world_specs(n_samples, seed) if d == WORLD else [d])
+    def specs_for(n):
+        out = []
+        for d in datasets:
+            out.extend(world_specs(n, seed) if d == WORLD else [d])
+        return out
+
+    specs = specs_for(n_samples)
     timings["build"] = time.perf_counter() - t0
     jobs_ = []
     for name in probe_sets:
         ps = PROBE_SETS[name]
-        use_layers = bool(layers and ps["layers"])
         for m in (models if ps["models"] == "all" else members):
+            use_layers = bool(layers and (ps["layers"] is True or (ps["layers"] == "members" and m in members)))
             info = {k: v for k, v in overrides.get(m, {}).items() if v == v and v not in (None, "")}
-            for d in specs:
-                command = _cli_command(_model_path(m), d, runs, device, seed, n_samples, tau, use_layers, ps["args"])
-                kw = dict(device=device, seed=seed, limit=n_samples, tau=tau, layers=use_layers, progress=progress,
+            n = n_samples if m in members else n_samples_other
+            for d in specs_for(n):
+                command = _cli_command(_model_path(m), d, runs, device, seed, n, tau, use_layers, ps["args"])
+                kw = dict(device=device, seed=seed, limit=n, tau=tau, layers=use_layers, progress=progress,
                           command=command, run_info={**info, "task": dataset_task(d)}, **ps["options"])
                 jobs_.append((_model_path(m), d, str(runs), kw))
                 commands.append(command)
@@ -260,10 +279,11 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, se
     timings["probe"] = time.perf_counter() - t0
     by_identity = {model_identity(_model_path(m)): v for m, v in overrides.items()}
     t0 = time.perf_counter()
-    skw = dict(seed=seed, n_boot=n_boot, overrides=by_identity)
+    skw = dict(seed=seed, n_boot=n_boot, overrides=by_identity, layer_samples=layer_samples)
     table = combine_spectra(list(_map(_spectra_job, [(str(r), skw) for r in run_dirs], jobs)))
     timings["spectra"] = time.perf_counter() - t0
-    params = dict(models=models, datasets=specs, n_samples=n_samples, seed=seed, device=device,
+    params = dict(models=models, datasets=specs, n_samples=n_samples, n_samples_other=n_samples_other,
+                  layer_samples=layer_samples, seed=seed, device=device,
                   layers=layers, n_boot=n_boot, zoo_config=zoo_config, probe_sets=list(probe_sets), tau=tau,
                   runs=str(runs), table=str(table_path), jobs=jobs)
     print("stage timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), flush=True)
@@ -320,7 +340,7 @@ def get_spectra(source: str = "cache", models=(ZOO,), datasets=(WORLD,), *, prob
     ``"cache"`` the table is read from ``out_dir/spectra.csv`` when ``out_dir`` is given,
     else from ``data/results/spectra.csv``. Models other than the zoo filter the table to
     those models (any spelling of a local folder). ``probes`` keeps the rows of one probe
-    configuration (``"noise"``, the paper's, by default; ``"donors8"``, ``"noise8"``, see
+    configuration (``"noise"``, the paper's, by default; ``"donors4"``, ``"noise8"``, see
     :data:`PROBE_SETS`); ``None`` keeps all, with their ``probes`` column.
     """
     if source not in ("cache", "fresh"):

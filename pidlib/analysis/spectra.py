@@ -120,12 +120,16 @@ def _world_task(index: str) -> str | None:
 
 # ----------------------------------------------------------------------------- table rows
 def spectra_from_run(path: str | Path, *, layers: bool = True, n_samples: int | None = None,
+                     layer_samples: int | None = 1000,
                      fit_fraction: float = 0.5, seed: int = 0, n_boot: int = 0, level: float = 0.95,
                      overrides: dict | None = None, batch_kwargs: dict | None = None) -> pd.DataFrame:
     """Spectra-table rows of one run store: per task and layer (see module docstring).
 
     ``n_samples`` keeps a seeded random subset of the rows; ``fit_fraction``, ``seed``,
     ``n_boot`` and ``level`` go to :func:`pidlib.analysis.spectrum.spectra`.
+    ``layer_samples`` (default 1000; ``None``: all): the per-layer (logit-lens) spectra of a
+    task use a seeded random subset of this many of its rows, the output spectrum all of
+    them; the rows' ``n_fit``/``n_eval`` columns say how many each used.
     """
     df, meta = read_run(path)
     source = str(path)
@@ -145,9 +149,17 @@ def spectra_from_run(path: str | Path, *, layers: bool = True, n_samples: int | 
         base = {"model": _model_label(str(meta.get("model", Path(path).name))), **info,
                 "dataset": str(meta.get("dataset", "")), "task": task,
                 "config_hash": str(meta.get("config_hash", "")), "tau": tau}
-        for r in spectra(rr, probes=probe_label(cfg), tau=tau, fit_fraction=fit_fraction, seed=seed,
-                         n_boot=n_boot, ci=level, layers=layers, batch_kwargs=batch_kwargs):
+        kw = dict(probes=probe_label(cfg), tau=tau, fit_fraction=fit_fraction, seed=seed, n_boot=n_boot,
+                  ci=level, batch_kwargs=batch_kwargs)
+        split_layers = bool(layers and rr.lens and layer_samples is not None and len(g) > layer_samples)
+        for r in spectra(rr, layers=layers and not split_layers, **kw):
             rows.append({**base, **r})
+        if split_layers:  # the layers on a subset: the lens spectra cost one fit per layer
+            sub = g.sample(n=layer_samples, random_state=seed).sort_values("index").reset_index(drop=True)
+            sr = run_rows(sub, f"{source} [task {task}, {layer_samples} rows for the layers]", layers=True)
+            for r in spectra(sr, layers=True, **kw):
+                if r["layer"] >= 0:
+                    rows.append({**base, **r})
     out = pd.DataFrame(rows)
     for c in SPECTRA_COLUMNS:
         if c not in out.columns:

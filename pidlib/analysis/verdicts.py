@@ -73,12 +73,13 @@ ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 PROBE_KINDS = {
     "noise": "noise, 1 draw (paper)",
     "noise8": "noise, 8 draws",
+    "donors4": "donors, 4",
     "donors8": "donors, 8",
     "reference": "exact reference",
     "discretized": "discretized",
 }
 #: Probe kinds the scoreboard always shows (as "not run" when absent).
-CORE_PROBES = ("noise", "donors8", "reference")
+CORE_PROBES = ("noise", "donors4", "reference")
 
 
 # ----------------------------------------------------------------------------- the atoms
