@@ -145,9 +145,17 @@ else:
     nb.md(nb.no_cache_note("The count of usable spectra needs the zoo's spectra."))
 
 # %% [markdown]
-# Which column to believe: the **exact reference**, where it was run, because it is
-# computed from the world's own generating variables without an estimator; among the
-# estimates, those whose spectra are coherent. The paper's single-draw noise probe is
-# the method being reproduced, and the column to read for "does the paper's pipeline,
-# applied to these models, give the paper's findings"; the reference says whether those
-# findings are true of the models.
+# (sec-believe)=
+# ## Which column to believe
+#
+# The **exact reference**, where it was run: it is computed from the world's own
+# generating variables and each model's predictions, without an estimator and without
+# unimodal probes, so its spectra are always one decomposition. It answers "how does
+# this model's answer depend on the picture and the question". Among the estimates, the
+# **donor probes** come closest to it ({ref}`ch-method` measures how close), and they are
+# the column to use on models and data without a known generating process. The paper's
+# single-draw **noise probe** is the method being reproduced: its column answers "does
+# the paper's pipeline, applied to these models, give the paper's findings". Where it
+# disagrees with the reference, the difference is an artefact of the probe, not a
+# property of the model. Each finding chapter's first sentence gives the answer of the
+# first column in this order that was run (reference, then donors).

@@ -17,6 +17,10 @@
 # (ch-regimes)=
 # # Does synergy track accuracy, and on which tasks?
 #
+# **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
+# {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the
+# scoreboard below has every kind.
+#
 # :::{admonition} In this chapter
 # :class: tip
 # - the paper's Findings 1 and 2: which atom goes with accuracy across models, on
@@ -70,8 +74,11 @@ kinds = V.probe_kinds(ch.table)  # the core kinds always (absent ones say "not r
 
 # %% tags=["remove-input"]
 if ch.have_zoo:
-    display(nb.scoreboard_table(ch.scoreboard("ch-regimes", n_boot=n_boot)))
+    board = ch.scoreboard("ch-regimes", n_boot=n_boot)
+    ch.answer("ch-regimes", board)
+    display(nb.scoreboard_table(board))
 else:
+    ch.answer("ch-regimes", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
     nb.md(nb.no_cache_note("The scoreboard needs the zoo's spectra."))
 
 # %% [markdown]

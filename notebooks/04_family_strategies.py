@@ -17,6 +17,10 @@
 # (ch-families)=
 # # Do model families fuse differently?
 #
+# **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
+# {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the
+# scoreboard below has every kind.
+#
 # :::{admonition} In this chapter
 # :class: tip
 # - the paper's Findings 3 and 4: model families follow stable, opposite strategies,
@@ -63,8 +67,11 @@ kinds = [k for k in V.probe_kinds(ch.table) if k in ch.probe_kinds]
 
 # %% tags=["remove-input"]
 if have_zoo:
-    display(nb.scoreboard_table(ch.scoreboard("ch-families")))
+    board = ch.scoreboard("ch-families")
+    ch.answer("ch-families", board)
+    display(nb.scoreboard_table(board))
 else:
+    ch.answer("ch-families", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
     nb.md(nb.no_cache_note("Family strategies need the output-layer spectra of the zoo's model families."))
 
 # %% [markdown]

@@ -17,6 +17,10 @@
 # (ch-scaling)=
 # # Do larger models fuse more?
 #
+# **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
+# {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the
+# scoreboard below has every kind.
+#
 # :::{admonition} In this chapter
 # :class: tip
 # - the paper's scaling result: within a family, larger models gain accuracy together
@@ -62,8 +66,11 @@ CHANGE_LABELS = {"Δ accuracy": "Δ accuracy", "Δ S share": "Δ $S$ share", "Δ
 
 # %% tags=["remove-input"]
 if ch.have_zoo:
-    display(nb.scoreboard_table(ch.scoreboard("ch-scaling")))
+    board = ch.scoreboard("ch-scaling")
+    ch.answer("ch-scaling", board)
+    display(nb.scoreboard_table(board))
 else:
+    ch.answer("ch-scaling", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
     nb.md(nb.no_cache_note("Scaling needs zoo models of at least two scales within a family."))
 
 # %% [markdown]

@@ -17,6 +17,10 @@
 # (ch-layers)=
 # # Where in the layers does the decision form?
 #
+# **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
+# {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the
+# scoreboard below has every kind.
+#
 # :::{admonition} In this chapter
 # :class: tip
 # - how the logit lens turns every layer's hidden state into option probabilities, and
@@ -71,8 +75,11 @@ if have_zoo:
 
 # %% tags=["remove-input"]
 if ch.have_zoo:
-    display(nb.scoreboard_table(ch.scoreboard("ch-layers")))
+    board = ch.scoreboard("ch-layers")
+    ch.answer("ch-layers", board)
+    display(nb.scoreboard_table(board))
 else:
+    ch.answer("ch-layers", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
     nb.md(nb.no_cache_note("Layer-wise spectra need zoo runs with the logit lens (`pidlib run ... --layers`)."))
 
 # %% [markdown]

@@ -17,6 +17,10 @@
 # (ch-training)=
 # # When does fusion emerge in training?
 #
+# **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
+# {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the
+# scoreboard below has every kind.
+#
 # :::{admonition} In this chapter
 # :class: tip
 # - the paper's Finding 6: synergy is negligible after alignment and appears during
@@ -62,7 +66,7 @@ SYN_TASKS = V.tasks_with_atom("synergy")
 
 allp = ch.spectra(probes=None, final=False)
 tr = allp[allp.task.isin(SYN_TASKS) & allp.step.notna()].copy() if len(allp) else allp
-RUN = [k for k in ("family", "scale", "seed") if k in tr.columns]  # one training run
+RUN = [k for k in ("family", "scale", "train_seed") if k in tr.columns]  # one training run
 if len(tr):
     tr["stage_kind"] = tr.stage.map(V.stage_kind)
     tr = tr[tr.stage_kind.isin(["alignment", "instruction"])]
@@ -75,8 +79,11 @@ have_zoo = len(tr) > 0
 
 # %% tags=["remove-input"]
 if ch.have_zoo:
-    display(nb.scoreboard_table(ch.scoreboard("ch-training")))
+    board = ch.scoreboard("ch-training")
+    ch.answer("ch-training", board)
+    display(nb.scoreboard_table(board))
 else:
+    ch.answer("ch-training", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
     nb.md(nb.no_cache_note("The training study needs spectra of zoo checkpoints from both stages."))
 
 # %% [markdown]

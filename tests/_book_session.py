@@ -99,6 +99,7 @@ def synthetic_root() -> Path:
     if not root.exists():
         (root / "data").mkdir(parents=True)
         shutil.copytree(ROOT / "data" / "paper", root / "data" / "paper")
+        _copy_validation(root)
         write_spectra(synthetic_spectra(), root / "data" / "results" / "spectra.csv",
                       {"command": "tests/_book_session.py synthetic_spectra()", "note": "synthetic test input"})
     return root
@@ -110,7 +111,16 @@ def nocache_root() -> Path:
     if not root.exists():
         (root / "data").mkdir(parents=True)
         shutil.copytree(ROOT / "data" / "paper", root / "data" / "paper")
+        _copy_validation(root)
     return root
+
+
+def _copy_validation(root: Path) -> None:
+    """The estimator's validation table (not zoo data: every build has it)."""
+    (root / "data" / "results").mkdir(parents=True, exist_ok=True)
+    for name in ("validation.csv", "validation.provenance.json", "coherence_modes.csv",
+                 "coherence_modes.provenance.json"):
+        shutil.copy(ROOT / "data" / "results" / name, root / "data" / "results" / name)
 
 
 @functools.lru_cache(maxsize=None)

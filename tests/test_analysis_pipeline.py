@@ -157,3 +157,29 @@ def test_get_spectra_reads_out_dir_and_matches_any_model_spelling(tmp_path, monk
     monkeypatch.setattr(PL, "load_spectra", lambda path=None: seen.setdefault("path", path) is not None and df)
     got = PL.get_spectra("cache", ["./m/"], out_dir=tmp_path / "res")
     assert seen["path"] == tmp_path / "res" / "spectra.csv" and got.model.tolist() == [label]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SMOKE.exists(), reason="no smoke zoo (python -m pidlib.zoo build --config smoke)")
+def test_fresh_on_a_small_zoo_config(tmp_path):
+    """``models=["zoo"]`` with another zoo configuration (the classroom path, here the smoke
+    zoo): its manifest's models are probed (member at ``n_samples``, stage-1 model at
+    ``n_samples_other``) and its table never replaces the book's."""
+    out = tmp_path / "out"
+    code = ("from pidlib.analysis.pipeline import fresh_spectra; "
+            "t = fresh_spectra(['zoo'], ['world'], zoo_config='smoke', n_samples=30, n_samples_other=20, "
+            "layer_samples=12, n_boot=0, probe_sets=('noise',), "
+            f"out_dir={str(out)!r}); print(len(t))")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900,
+                         cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    t = pd.read_csv(out / "spectra.csv")
+    out_rows = t[(t.layer == -1) & (t.probes == "noise")]
+    assert set(out_rows.kind) == {"member", "aligned"} and out_rows.task.nunique() == 5
+    assert set(out_rows[out_rows.kind == "member"].n_fit + out_rows[out_rows.kind == "member"].n_eval) == {30}
+    assert set(out_rows[out_rows.kind == "aligned"].n_fit + out_rows[out_rows.kind == "aligned"].n_eval) == {20}
+    # the member's logit-lens spectra use layer_samples rows; the stage-1 model has none
+    lay = t[(t.layer >= 0) & (t.probes == "noise")]
+    assert len(lay) and set(lay.kind) == {"member"} and set(lay.n_fit + lay.n_eval) == {12}
+    assert PL.output_paths(["zoo"], zoo_config="class")[1] == PL.default_path().parent / "class" / "spectra.csv"

@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     sp.add_argument("--out", default=None, help="output CSV (default data/results/spectra.csv)")
     sp.add_argument("--n-samples", type=int, default=None, help="use at most this many rows per run")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--n-boot", type=int, default=20, help="bootstrap replicates per estimate (0: none)")
+    sp.add_argument("--n-boot", type=int, default=10, help="bootstrap replicates per estimate (0: none; default 10)")
     sp.add_argument("--no-layers", action="store_true", help="skip per-layer (logit lens) estimates")
     sp.add_argument("--layer-samples", type=int, default=1000, help="rows per run for the per-layer spectra")
     fr = sub.add_parser("fresh", help="zoo -> probe runs -> spectra table")
@@ -30,7 +30,8 @@ def main(argv=None) -> int:
     fr.add_argument("--layer-samples", type=int, default=1000, help="rows per run for the per-layer spectra")
     fr.add_argument("--seed", type=int, default=0)
     fr.add_argument("--device", default="cpu")
-    fr.add_argument("--n-boot", type=int, default=20, help="bootstrap replicates per estimate (0: none)")
+    fr.add_argument("--n-boot", type=int, default=10,
+                    help="bootstrap replicates per estimate (0: none; default 10, the cached run's budget)")
     fr.add_argument("--jobs", type=int, default=1,
                     help="worker processes for probing and spectra, one torch thread each (2 on 2 cores)")
     fr.add_argument("--zoo-config", default="full")

@@ -518,6 +518,18 @@ class Chapter:
         kw.setdefault("strategies", manifest_strategies())
         return V.scoreboard(self.raw, chapters=chapters, seed=self.params.get("seed", 0), **kw)
 
+    def answer(self, chapter: str, board: pd.DataFrame | None = None) -> tuple[str, str]:
+        """The answer of a finding chapter (:func:`V.chapter_answer`), glued for its first
+        sentence as ``answer`` (the words of :data:`V.ANSWERS`) and ``answer_probes`` (the
+        kind of probe the answer rests on); returns ``(probes, answer key)``."""
+        if board is None:
+            board = self.scoreboard(chapter) if self.have_zoo else pd.DataFrame(columns=["chapter", "probes",
+                                                                                          "verdict"])
+        kind, key = V.chapter_answer(board, chapter)
+        glue("answer", V.ANSWERS[key])
+        glue("answer_probes", probe_label(kind) if kind else "no probes run")
+        return kind, key
+
     @property
     def raw(self) -> pd.DataFrame:
         """The table as read (before :func:`V.with_atoms`), for :func:`V.scoreboard`."""

@@ -100,7 +100,7 @@ def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
                 if (m.get("n_params") or provs[m["path"]].get("n_params")) and m.get("scale")}
     out = {}
     for m in man["models"]:
-        if str(m.get("stage")) == "init" or Path(m["path"]).parts[0] == "smoke":
+        if str(m.get("stage")) == "init" or Path(m["path"]).parts[0] in ("smoke", "class"):
             continue  # untrained weights and the test fixture are not zoo members
         parts = Path(m["path"]).parts
         # emergence/FAMILY-SCALE[-sSEED]/...: the member's folder name, seed suffix dropped
@@ -153,8 +153,10 @@ def model_label(model: str) -> str:
 
 
 def output_paths(models, out_dir: str | Path | None = None, out: str | Path | None = None,
-                 runs_root: str | Path | None = None) -> tuple[Path, Path]:
-    """``(runs folder, spectra table)`` of a fresh run (see the module docstring).
+                 runs_root: str | Path | None = None, zoo_config: str = "full") -> tuple[Path, Path]:
+    """``(runs folder, spectra table)`` of a fresh run (see the module docstring). A zoo of
+    another configuration than ``full`` (``class``, ``smoke``) writes
+    ``data/results/CONFIG/spectra.csv``, never the book's table.
 
     Raises
     ------
@@ -164,6 +166,8 @@ def output_paths(models, out_dir: str | Path | None = None, out: str | Path | No
     zoo = list(models) == [ZOO]
     if zoo and out_dir is None:
         runs, table = runs_dir(), default_path()
+        if zoo_config != "full":
+            table = default_path().parent / zoo_config / "spectra.csv"
     else:
         base = Path(out_dir).expanduser() if out_dir is not None else Path.cwd() / DEFAULT_USER_OUT
         runs, table = base / "runs", base / "spectra.csv"
@@ -193,7 +197,7 @@ def _cli_command(model, spec, runs, device, seed, n_samples, tau, layers, extra)
 
 def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_samples_other: int = 1000,
                   layer_samples: int = 1000, seed: int = 0,
-                  device: str = "cpu", layers: bool = True, n_boot: int = 20, zoo_config: str = "full",
+                  device: str = "cpu", layers: bool = True, n_boot: int = 10, zoo_config: str = "full",
                   probe_sets=DEFAULT_PROBE_SETS, tau: float = 0.3, out_dir: str | Path | None = None,
                   out: str | Path | None = None, runs_root: str | Path | None = None,
                   progress: bool = False, jobs: int = 1) -> pd.DataFrame:
@@ -241,14 +245,15 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_
     unknown = [p for p in probe_sets if p not in PROBE_SETS]
     if unknown:
         raise ValueError(f"unknown probe sets {unknown}; known: {', '.join(PROBE_SETS)}")
-    runs, table_path = output_paths(models, out_dir, out, runs_root)
+    runs, table_path = output_paths(models, out_dir, out, runs_root, zoo_config=zoo_config)
     overrides: dict[str, dict] = {}
     commands = []
     if models == [ZOO]:
         cmd = [sys.executable, "-m", "pidlib.zoo", "build", "--config", zoo_config]
         _run(cmd)
         commands.append(" ".join(cmd[1:]))
-        overrides = zoo_models()
+        from pidlib.zoo.build import default_out
+        overrides = zoo_models(repo_root() / default_out(zoo_config))
         models = sorted(overrides)
     else:
         overrides = {m: {"kind": USER} for m in models}

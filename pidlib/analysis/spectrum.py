@@ -473,7 +473,9 @@ def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "n
         used = all_rows[: n_used * plan.eval_idx.shape[1]]    # the rows of this estimate's replicates
         e = Estimate(point, reps)
         if reference:
-            refs = [reference_pid(v1[ix], v2[ix], pf[ix]) for ix in used]
+            # the output's reference with its replicates; a layer's at its point only (one
+            # exact PID per replicate and layer was the slowest part of a layer sweep)
+            refs = [reference_pid(v1[ix], v2[ix], pf[ix]) for ix in (used if layer < 0 else used[:1])]
             e.reference, e.reference_replicates = refs[0], refs[1:]
             out.append({**base, "layer": layer, "probes": "reference", **_row(Estimate(refs[0], refs[1:]), ci),
                         "n_fit": 0, "n_eval": int(n), "correction": ""})

@@ -542,7 +542,7 @@ def corr_test(task_atom: str, quantity: str, x: str = "accuracy", paper_rho: flo
 def family_test(atom: str, higher: str, task_atom: str | None = "synergy"):
     """A finding test: the ``higher`` strategy's family has more ``atom`` than the other
     strategy's, on the task families designed for ``task_atom`` (all when None). Units:
-    (task family, scale, seed) cells where both strategies have a usable spectrum."""
+    (task family, scale, training seed) cells where both strategies have a usable spectrum."""
 
     def test(df: pd.DataFrame, ctx: dict) -> Verdict:
         d = _final(df)
@@ -556,7 +556,7 @@ def family_test(atom: str, higher: str, task_atom: str | None = "synergy"):
         d = d[d._strategy.isin([higher, lower])]
         left = int((~d.usable).sum())
         d = d[d.usable]
-        keys = [k for k in ("task", "scale", "seed") if k in d.columns]
+        keys = [k for k in ("task", "scale", "train_seed") if k in d.columns]
         diffs, errs = [], []
         for _, g in d.groupby(keys, dropna=False):
             a, b = g[g._strategy == higher], g[g._strategy == lower]
@@ -644,10 +644,10 @@ def layer_test(atom: str, position: int):
 def emergence_units(df: pd.DataFrame, atom: str = "synergy", task_atom: str = "synergy") -> pd.DataFrame:
     """The training runs of a table and ``atom`` at the end of each stage.
 
-    A training run is a (family, scale, seed) with spectra at alignment (stage-1) and at
+    A training run is a (family, scale, training seed) with spectra at alignment (stage-1) and at
     instruction-tuning (stage-2) steps, checkpoints and final models alike, on the task
     families designed for ``task_atom`` (averaged over them), output layer. Returns one
-    row per run: ``family, scale, seed`` (where present), ``align_step``, ``instr_step``,
+    row per run: ``family, scale, train_seed`` (where present), ``align_step``, ``instr_step``,
     ``align`` and ``instr`` (the atom, bits), ``diff`` (instr - align), ``err`` (its
     standard error from the spectra's intervals, NaN when none) and ``usable`` (both
     end spectra usable).
@@ -659,7 +659,7 @@ def emergence_units(df: pd.DataFrame, atom: str = "synergy", task_atom: str = "s
     d = d[d.task.isin(tasks_with_atom(task_atom)) & d.step.notna()]
     d = d.assign(_kind=d.stage.map(stage_kind))
     d = d[d._kind.isin(["alignment", "instruction"])]
-    keys = [k for k in ("family", "scale", "seed") if k in d.columns]
+    keys = [k for k in ("family", "scale", "train_seed") if k in d.columns]
     rows = []
     for key, g in d.groupby(keys, dropna=False):
         ends = {}
@@ -819,3 +819,42 @@ def verdict_counts(board: pd.DataFrame) -> dict[str, int]:
     """How many cells of a scoreboard carry each verdict (``not run`` included)."""
     c = board["verdict"].value_counts()
     return {k: int(c.get(k, 0)) for k in (*VERDICTS, NOT_RUN)}
+
+
+#: Probe kinds whose verdicts answer a chapter's question, in order of trust: the exact
+#: reference (no estimator, no probes) where it was run, else the donor probes.
+ANSWER_PROBES = ("reference", "donors4", "donors8")
+
+#: The answer to a chapter's question -> the words its title and first sentence use.
+ANSWERS = {
+    "yes": "yes, in the zoo",
+    "partly": "partly, in the zoo",
+    "opposite": "no: the zoo shows the opposite",
+    "no": "no: not reproduced by the zoo",
+    "not run": "not run",
+}
+
+
+def chapter_answer(board: pd.DataFrame, chapter: str, probes: Iterable[str] = ANSWER_PROBES) -> tuple[str, str]:
+    """The answer a scoreboard gives to one chapter's question: ``(probe kind, answer)``.
+
+    The verdicts of the chapter's findings are read from the first kind in ``probes``
+    that was run (default: the exact reference, else the donor probes). ``answer`` is a
+    key of :data:`ANSWERS`: ``"yes"`` when every finding is reproduced, ``"partly"`` when
+    some are, ``"opposite"`` when none is and at least one is reversed, ``"no"`` when all
+    are inconclusive, ``"not run"`` when no kind in ``probes`` was run.
+    """
+    b = board[board.chapter == chapter]
+    for kind in probes:
+        g = b[b.probes == kind]
+        if g.empty or (g.verdict == NOT_RUN).all():
+            continue
+        v = g.verdict[g.verdict != NOT_RUN]
+        if (v == REPRODUCED).all():
+            return kind, "yes"
+        if (v == REPRODUCED).any():
+            return kind, "partly"
+        if (v == REVERSED).any():
+            return kind, "opposite"
+        return kind, "no"
+    return "", "not run"
