@@ -86,3 +86,33 @@ def test_untrained_model_carries_almost_no_information(tmp_path):
         # tau = 0: no uniform fallback, so "no information" is not an artefact of the threshold
         t = _table(path, task, tmp_path / "runs", "--tau", "0")
         assert t.loc["noise"].total < 0.05 and t.loc["reference"].total < 0.05, (task, t)
+
+
+#: A rebuild of the smoke zoo with the same seed: weights within this (absolute) tolerance
+#: of the committed ones, and spectra within SPECTRUM_TOL bit. Same machine type and torch
+#: build give identical bits; the tolerances leave room for another CPU's float reductions.
+WEIGHT_TOL = 1e-4
+SPECTRUM_TOL = 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SMOKE.exists(), reason="no smoke zoo (python -m pidlib.zoo build --config smoke)")
+def test_rebuild_with_the_same_seed_reproduces_the_smoke_spectra(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from pidlib.zoo.build import build
+
+    torch.set_num_threads(1)
+    build("smoke", tmp_path / "smoke", progress=False, log=False)
+    for name in ("fusion-small-s0", "aligned-small-s0"):
+        a = load_file(str(SMOKE.parent / name / "model.safetensors"))
+        b = load_file(str(tmp_path / "smoke" / name / "model.safetensors"))
+        assert a.keys() == b.keys()
+        worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+        assert worst <= WEIGHT_TOL, (name, worst)
+    committed = _table(SMOKE, "exist", tmp_path / "runs-committed")
+    rebuilt = _table(tmp_path / "smoke" / "fusion-small-s0", "exist", tmp_path / "runs-rebuilt")
+    for probes in ("noise", "reference"):
+        for a in (*ATOMS, "total"):
+            assert abs(committed.loc[probes, a] - rebuilt.loc[probes, a]) <= SPECTRUM_TOL, (probes, a)
