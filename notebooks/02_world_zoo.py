@@ -262,12 +262,13 @@ else:
 # {glue:text}`zoo_n_eval` held-out samples per family ({numref}`fig-zoo-accuracy`). A
 # finding about a task family can only be tested on the models that learned it.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Accuracy of each zoo model (rows) on each task family (columns), as measured by the zoo's build on held-out samples. Chance is 0.25 (four options) and 0.5 for `exist` (yes/no); darker is better.", "name": "fig-zoo-accuracy"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Accuracy of each final and stage-1 (aligned) zoo model (rows) on each task family (columns), as measured by the zoo's build on held-out samples (the checkpoints' accuracies are in the training chapter). Chance is 0.25 (four options) and 0.5 for `exist` (yes/no); darker is better.", "name": "fig-zoo-accuracy"}}
 acc_cols = [c for c in zm.columns if c.startswith("accuracy_")] if have_zoo else []
 if acc_cols:
-    acc = zm[acc_cols].astype(float)
+    shown_acc = zm[zm.get("kind", pd.Series("member", index=zm.index)).isin(["member", "aligned"])]
+    acc = shown_acc[acc_cols].astype(float)
     acc.columns = [c[len("accuracy_"):] for c in acc_cols]
-    acc.index = zm.path.astype(str).map(nb.short_model)
+    acc.index = shown_acc.path.astype(str).map(nb.short_model)
     fig, ax = plt.subplots(figsize=(nb.FIG_WIDTH, 0.28 * len(acc) + 1.2))
     im = ax.imshow(acc.to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(acc.shape[1]), acc.columns)

@@ -37,10 +37,14 @@
 # its spectra figures; the reference data in `data/paper/` holds no per-family numbers, so
 # the comparison below is with the paper's classification, not with its values.
 #
-# **The zoo's test.** The zoo's families differ in what stage 2 trains ({ref}`ch-world`):
-# the `fusion` family tunes its language model on the multimodal tasks (the LLaVA-1.5
-# recipe), the `language` family keeps it frozen. If the paper's reading holds, the first
-# should have more $S$ and the second more $U_2$. The scoreboard of this chapter:
+# **The zoo's test.** The zoo's four families differ only in what stage 2 trains
+# ({ref}`ch-world`): `fusion` tunes its language model on the multimodal tasks (the
+# LLaVA-1.5 recipe), `language` keeps it frozen, `vision` also tunes the vision tower, and
+# `textheavy` follows the fusion recipe on a mixture that starves the synergy tasks. The
+# verdicts compare the two families built to differ in strategy, `fusion` and `language`,
+# cell by cell (task family, scale, training seed); `vision` and `textheavy` appear in the
+# figures. If the paper's reading holds, `fusion` should have more $S$ and `language` more
+# $U_2$. The scoreboard of this chapter:
 
 # %% tags=["parameters", "remove-cell"]
 models = ["zoo"]

@@ -75,6 +75,8 @@ if len(tr):
     keep = set(both[both].index)
     tr = tr[[key in keep for key in tr[["probes", *RUN]].itertuples(index=False, name=None)]]
     tr["run"] = tr.family.astype(str) + "-" + tr.scale.map(nb.scale_label)
+    if "train_seed" in tr.columns and tr.train_seed.notna().any():
+        tr["run"] += " s" + tr.train_seed.map(lambda v: "?" if pd.isna(v) else f"{int(v)}")
 have_zoo = len(tr) > 0
 
 # %% tags=["remove-input"]
@@ -146,6 +148,8 @@ for k in (V.probe_kinds(ch.table) if have_zoo else []):
     units = V.emergence_units(ch.spectra(k, final=False)) if k in ch.probe_kinds else pd.DataFrame()
     for u in units.itertuples():
         run = f"{u.family}-{nb.scale_label(u.scale)}" if "scale" in units.columns else str(u.family)
+        if "train_seed" in units.columns and pd.notna(u.train_seed):
+            run += f" s{int(u.train_seed)}"
         if u.usable:
             v = V.difference_verdict([u.diff], [u.err], sign=1)
             label, nums, why = v.label, (f"steps {u.align_step:.0f} → {u.instr_step:.0f}: S {u.align:.3f} → "

@@ -57,10 +57,14 @@ BENCHMARKS = {"mmbench": "MMBench", "pope": "POPE", "reefknot": "Reefknot", "pmc
 #: (True, False or "members"). ``noise`` is the paper's probe; ``donors4`` the
 #: cross-sample probe whose spectra agree with the exact reference on the zoo (method
 #: chapter). The lens is stored for members only: the checkpoints and stage-1 models are
-#: read at the output, and the cached run fits the 2-core budget that way.
+#: read at the output, and the cached run fits the 2-core budget that way. ``"samples":
+#: "other"`` runs a probe set at ``n_samples_other`` rows on every model: donor probes
+#: cost three times the rows of the noise probes (one full, D visual-only and D
+#: language-only rows per sample).
 PROBE_SETS = {
     "noise": {"options": {}, "args": [], "models": "all", "layers": "members"},
-    "donors4": {"options": {"donors": 4}, "args": ["--donors", "4"], "models": "members", "layers": False},
+    "donors4": {"options": {"donors": 4}, "args": ["--donors", "4"], "models": "members", "layers": False,
+                "samples": "other"},
     "noise8": {"options": {"noise_draws": 8}, "args": ["--noise-draws", "8"], "models": "members", "layers": False},
     "donors8": {"options": {"donors": 8}, "args": ["--donors", "8"], "models": "members", "layers": False},
 }
@@ -272,7 +276,7 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_
         for m in (models if ps["models"] == "all" else members):
             use_layers = bool(layers and (ps["layers"] is True or (ps["layers"] == "members" and m in members)))
             info = {k: v for k, v in overrides.get(m, {}).items() if v == v and v not in (None, "")}
-            n = n_samples if m in members else n_samples_other
+            n = n_samples if (m in members and ps.get("samples") != "other") else n_samples_other
             for d in specs_for(n):
                 command = _cli_command(_model_path(m), d, runs, device, seed, n, tau, use_layers, ps["args"])
                 kw = dict(device=device, seed=seed, limit=n, tau=tau, layers=use_layers, progress=progress,
