@@ -61,6 +61,25 @@ if len(board):
 else:
     nb.md(nb.no_cache_note("The scoreboard needs the zoo's spectra."))
 
+# %% [markdown]
+# The answer each finding chapter gives to its question, from the first of these kinds of
+# probe that was run: the exact reference, then the donor probes ({ref}`sec-believe`):
+
+# %% tags=["remove-input"]
+QUESTIONS = {
+    "ch-regimes": "Does synergy track accuracy, and on which tasks?",
+    "ch-families": "Do model families fuse differently?",
+    "ch-scaling": "Do larger models fuse more?",
+    "ch-layers": "Where in the layers does the decision form?",
+    "ch-training": "When does fusion emerge in training?",
+}
+answers = []
+for label, question in QUESTIONS.items():
+    kind, key = V.chapter_answer(board, label) if len(board) else ("", "not run")
+    answers.append({"question (chapter title)": question, "answer": V.ANSWERS[key],
+                    "from": nb.probe_label(kind) if kind else "no probes run"})
+display(nb.table(pd.DataFrame(answers), model_col=None))
+
 # %% tags=["remove-cell"]
 counts = V.verdict_counts(board) if len(board) else dict.fromkeys((*V.VERDICTS, V.NOT_RUN), 0)
 nb.glue_num("glance_cells", sum(counts.values()), 0)

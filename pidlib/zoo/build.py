@@ -285,7 +285,9 @@ class Builder:
         return sorted(dict.fromkeys(out))
 
     def write_manifest(self, **extra) -> Path:
-        """``manifest.json``: one entry per model of the config (atomic write)."""
+        """``manifest.json``: one entry per model of the config (atomic write). A build that
+        found every model already built leaves an existing manifest as it is, so its date,
+        command and ``build_seconds`` stay those of the build that trained the models."""
         rows = []
         for rel in self.expected_paths():
             prov = self.out / rel / "provenance.json"
@@ -301,6 +303,14 @@ class Builder:
                "models": rows, "command": self.command, "versions": package_versions(),
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
         path = self.out / "manifest.json"
+        if path.is_file():  # nothing was (re)built: keep the manifest of the build that made the models
+            try:
+                old = json.loads(path.read_text())
+            except (OSError, ValueError):
+                old = {}
+            same = json.loads(json.dumps({"models": rows, "config": man["config"]}, sort_keys=True))
+            if old.get("models") == same["models"] and old.get("config") == same["config"]:
+                return path
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, path)
