@@ -39,6 +39,9 @@ def test_deterministic_and_resumable(tmp_path):
     torch.set_num_threads(1)
     a, b = tmp_path / "a", tmp_path / "b"
     man = Builder(MICRO, a, progress=False, log=False).build()
+    before = man.read_text()
+    Builder(MICRO, a, progress=False, log=False).build()  # nothing to do: the manifest stays the first build's
+    assert man.read_text() == before
     Builder(MICRO, b, progress=False, log=False).build(jobs=2)  # two worker processes: the same weights
     models = json.loads(man.read_text())["models"]
     paths = sorted(m["path"] for m in models)
