@@ -67,11 +67,11 @@ else:
 
 # %% tags=["remove-input"]
 QUESTIONS = {
-    "ch-regimes": "Does synergy track accuracy, and on which tasks?",
+    "ch-regimes": "Does the atom that tracks accuracy change with the task?",
     "ch-families": "Do model families fuse differently?",
     "ch-scaling": "Do larger models fuse more?",
-    "ch-layers": "Where in the layers does the decision form?",
-    "ch-training": "When does fusion emerge in training?",
+    "ch-layers": "Does the decision form in the paper's three phases through the layers?",
+    "ch-training": "Does fusion emerge in instruction tuning, after alignment?",
 }
 answers = []
 for label, question in QUESTIONS.items():

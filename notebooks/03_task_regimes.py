@@ -15,7 +15,7 @@
 
 # %% [markdown]
 # (ch-regimes)=
-# # Does synergy track accuracy, and on which tasks?
+# # Does the atom that tracks accuracy change with the task? Yes, in the zoo
 #
 # **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
 # {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the

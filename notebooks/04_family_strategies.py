@@ -15,7 +15,7 @@
 
 # %% [markdown]
 # (ch-families)=
-# # Do model families fuse differently?
+# # Do model families fuse differently? Partly, in the zoo
 #
 # **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
 # {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the

@@ -15,7 +15,7 @@
 
 # %% [markdown]
 # (ch-scaling)=
-# # Do larger models fuse more?
+# # Do larger models fuse more? No: not reproduced by the zoo
 #
 # **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
 # {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the

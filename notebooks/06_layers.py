@@ -15,7 +15,7 @@
 
 # %% [markdown]
 # (ch-layers)=
-# # Where in the layers does the decision form?
+# # Does the decision form in the paper's three phases through the layers? No: the zoo shows the opposite
 #
 # **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
 # {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the

@@ -15,7 +15,7 @@
 
 # %% [markdown]
 # (ch-training)=
-# # When does fusion emerge in training?
+# # Does fusion emerge in instruction tuning, after alignment? Yes, in the zoo
 #
 # **The zoo's answer: {glue:text}`answer`.** It rests on the verdicts of the
 # {glue:text}`answer_probes` (the kind of probe to believe; {ref}`sec-believe`); the

@@ -321,7 +321,10 @@ def _spectra_job(job) -> pd.DataFrame:
 
     torch.set_num_threads(1)
     path, kw = job
-    return spectra_from_run(path, **kw)
+    t0 = time.perf_counter()
+    out = spectra_from_run(path, **kw)
+    print(f"spectra: {len(out)} rows in {time.perf_counter() - t0:.0f} s <- {path}", flush=True)
+    return out
 
 
 def _map(fn, items: list, jobs: int):
