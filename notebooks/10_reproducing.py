@@ -64,7 +64,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pidlib.analysis import nb, results_dir
-from pidlib.analysis.pipeline import run_provenance
 
 ch = nb.setup(source, models=models, datasets=datasets, n_samples=n_samples, seed=seed, device=device, load=False)
 report = None
@@ -137,17 +136,9 @@ if rep is not None and len(rep):
 # ## Provenance of every cached run
 #
 # Every file under `data/` is written by a command of this repository and carries its
-# provenance. Probe runs (`data/runs/<model>/<dataset>/<split>/<config hash>/`) record
-# theirs in `meta.json`:
-
-# %% tags=["remove-input"]
-runs = run_provenance()
-if len(runs):
-    display(nb.table(runs, model_col="model", max_rows=10))
-else:
-    nb.md("The raw probe rows under `data/runs` are not part of the repository (about 110 MB for the zoo, over "
-          "the 30 MB budget for cached data); `python -m pidlib.analysis fresh --n-samples 500 --n-boot 20` "
-          "regenerates them, and the spectra table's provenance below lists every run and command that produced it.")
+# provenance. The raw probe rows (`data/runs/<model>/<dataset>/<split>/<run key>/`, each
+# with its `meta.json`) are not part of the repository; the spectra table's provenance
+# lists every run that produced it, as the equivalent `pidlib run` command:
 
 # %% tags=["remove-cell"]
 side = results_dir() / "spectra.provenance.json"
@@ -155,6 +146,14 @@ prov = json.loads(side.read_text()) if side.exists() else {}
 nb.glue_md("spectra_date", str(prov.get("date", "n/a (no spectra table)")))
 nb.glue_md("spectra_command", f"`{prov.get('command', 'n/a')}`")
 nb.glue_md("spectra_params", f"`{json.dumps(prov.get('parameters', {}))}`")
+cmds = prov.get("run_commands") or []
+
+# %% tags=["remove-input"]
+if cmds:
+    nb.md(f"::::{{dropdown}} The {len(cmds)} commands of the cached run\n```bash\n" + "\n".join(cmds)
+          + "\n```\n::::")
+else:
+    nb.md(nb.no_cache_note("This build's spectra table records no run commands."))
 
 # %% [markdown]
 # The spectra table `data/results/spectra.csv` was written on {glue:md}`spectra_date` by
