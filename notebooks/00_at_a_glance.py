@@ -29,11 +29,11 @@
 #
 # Each row below is one of the paper's findings as the classroom zoo can test it; each
 # column one way of measuring the zoo's spectra: the paper's probes (one draw of
-# calibrated noise in place of the removed input), eight noise draws, *donor* probes
-# (other samples' questions or pictures), and the *exact reference* (the PID of each
-# model's own predictions with respect to the world's generating variables, the ground
-# truth of the classroom world). A kind of probe this build's spectra table does not
-# hold says *not run*. The numbers come from `data/results/spectra.csv` as it is in this
+# calibrated noise in place of the removed input), *donor* probes (four other samples'
+# questions or pictures), the *exact reference* (the PID of each model's own predictions
+# with respect to the world's generating variables, the ground truth of the classroom
+# world), and the *discretized* cross-check (k-means codes of the features and an exact
+# PID). A kind of probe this build's spectra table does not hold says *not run*. The numbers come from `data/results/spectra.csv` as it is in this
 # build; the chapter named in each finding has the details.
 
 # %% tags=["parameters", "remove-cell"]
