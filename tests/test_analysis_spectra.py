@@ -73,6 +73,23 @@ def test_build_spectra_from_store(tmp_path):
     assert out.tau == 0.1
 
 
+def test_layer_spectra_on_a_subset(tmp_path):
+    """``layer_samples``: the output spectrum on every row, the lens spectra on a seeded
+    subset -- the same rows the full call gives for that subset (estimates have their own
+    seeds, so leaving the subset's output spectrum out changes nothing)."""
+    from pidlib.analysis.spectrum import spectra
+    run = make_run(tmp_path / "runs", n=240, layers=3)
+    t = SP.spectra_from_run(run, n_boot=2, layer_samples=100, batch_kwargs=TINY)
+    out, lay = t[t.layer == -1].iloc[0], t[t.layer >= 0]
+    assert out.n_fit + out.n_eval == 240 and set(lay.n_fit + lay.n_eval) == {100} and len(lay) == 3
+    df, _ = SP.read_run(run)
+    sub = df.sample(n=100, random_state=0).sort_values("index").reset_index(drop=True)
+    full = [r for r in spectra(SP.run_rows(sub, "x", layers=True), n_boot=2, tau=0.1, batch_kwargs=TINY)
+            if r["layer"] >= 0]
+    np.testing.assert_allclose(lay.synergy.to_numpy(), [r["synergy"] for r in full], atol=1e-9)
+    np.testing.assert_allclose(lay.synergy_hi.to_numpy(), [r["synergy_hi"] for r in full], atol=1e-9)
+
+
 def test_world_rows_split_by_task_with_reference_and_errors(tmp_path):
     run = make_run(tmp_path / "runs", n=320, world_tasks=["color", "knowledge"])
     t = SP.build_spectra([run], n_boot=0, batch_kwargs=TINY)

@@ -157,9 +157,7 @@ def spectra_from_run(path: str | Path, *, layers: bool = True, n_samples: int | 
         if split_layers:  # the layers on a subset: the lens spectra cost one fit per layer
             sub = g.sample(n=layer_samples, random_state=seed).sort_values("index").reset_index(drop=True)
             sr = run_rows(sub, f"{source} [task {task}, {layer_samples} rows for the layers]", layers=True)
-            for r in spectra(sr, layers=True, **kw):
-                if r["layer"] >= 0:
-                    rows.append({**base, **r})
+            rows += [{**base, **r} for r in spectra(sr, layers=True, output=False, **kw)]
     out = pd.DataFrame(rows)
     for c in SPECTRA_COLUMNS:
         if c not in out.columns:

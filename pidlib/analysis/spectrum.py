@@ -386,7 +386,7 @@ def probe_label(config: dict) -> str:
 def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "noise", tau: float = 0.0,
             fit_fraction: float = 0.5,
             seed: int = 0, n_boot: int = 0, n_fits: int = 3, n_fits_layers: int = 1, ci: float = 0.95,
-            layers: bool = True, reference: bool | None = None,
+            layers: bool = True, output: bool = True, reference: bool | None = None,
             discretized: bool | None = None, correct_draws: bool = True,
             batch_kwargs: dict | None = None) -> list[dict]:
     """Spectra of one run's rows (one task): the model's output and, with ``layers`` and
@@ -417,6 +417,10 @@ def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "n
         Coverage of the intervals.
     layers : bool
         Estimate every logit-lens layer too (when the rows have them).
+    output : bool
+        Estimate the output spectrum (default); False with ``layers`` gives the layers'
+        rows only (each estimate has its own seed from the plan, so they are the same
+        rows either way).
     reference, discretized : bool, optional
         Add ``probes="reference"`` / ``"discretized"`` rows and errors against the
         reference; default: when the rows are classroom-world samples.
@@ -453,9 +457,9 @@ def spectra(rows: RunRows, *, eval_rows: RunRows | None = None, probes: str = "n
     if reference and not world:
         raise ValueError("reference spectra need classroom-world rows (their generating variables)")
 
-    variants = {"output": (rows.p_vis, rows.p_lang, rows.p_full)}
+    variants = {"output": (rows.p_vis, rows.p_lang, rows.p_full)} if output else {}
     halves = {}
-    if correct_draws and rows.draws_vis is not None and rows.draws_vis.shape[1] >= 2:
+    if output and correct_draws and rows.draws_vis is not None and rows.draws_vis.shape[1] >= 2:
         halves["output"] = tuple(zip(_halves(rows.draws_vis), _halves(rows.draws_lang)))
     L = rows.lens["full"].shape[1] if (layers and rows.lens) else 0
     for li in range(L):
