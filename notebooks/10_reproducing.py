@@ -138,7 +138,8 @@ if rep is not None and len(rep):
 # Every file under `data/` is written by a command of this repository and carries its
 # provenance. The raw probe rows (`data/runs/<model>/<dataset>/<split>/<run key>/`, each
 # with its `meta.json`) are not part of the repository; the spectra table's provenance
-# lists every run that produced it, as the equivalent `pidlib run` command:
+# lists every run that produced it, as the equivalent `pidlib run` command ({glue:text}`n_run_commands`
+# of them; unfold the output below):
 
 # %% tags=["remove-cell"]
 side = results_dir() / "spectra.provenance.json"
@@ -147,13 +148,10 @@ nb.glue_md("spectra_date", str(prov.get("date", "n/a (no spectra table)")))
 nb.glue_md("spectra_command", f"`{prov.get('command', 'n/a')}`")
 nb.glue_md("spectra_params", f"`{json.dumps(prov.get('parameters', {}))}`")
 cmds = prov.get("run_commands") or []
+nb.glue_num("n_run_commands", len(cmds), 0)
 
-# %% tags=["remove-input"]
-if cmds:
-    nb.md(f"::::{{dropdown}} The {len(cmds)} commands of the cached run\n```bash\n" + "\n".join(cmds)
-          + "\n```\n::::")
-else:
-    nb.md(nb.no_cache_note("This build's spectra table records no run commands."))
+# %% tags=["remove-input", "hide-output"]
+print("\n".join(cmds) if cmds else "This build's spectra table records no run commands.")
 
 # %% [markdown]
 # The spectra table `data/results/spectra.csv` was written on {glue:md}`spectra_date` by
