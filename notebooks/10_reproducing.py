@@ -138,15 +138,18 @@ if rep is not None and len(rep):
 # Every file under `data/` is written by a command of this repository and carries its
 # provenance. The raw probe rows (`data/runs/<model>/<dataset>/<split>/<run key>/`, each
 # with its `meta.json`) are not part of the repository; the spectra table's provenance
-# lists every run that produced it, as the equivalent `pidlib run` command ({glue:text}`n_run_commands`
-# of them; unfold the output below):
+# lists every command that produced it: the zoo build and one equivalent `pidlib run`
+# command per probe run ({glue:text}`n_run_commands` commands; unfold the output below):
 
 # %% tags=["remove-cell"]
 side = results_dir() / "spectra.provenance.json"
 prov = json.loads(side.read_text()) if side.exists() else {}
 nb.glue_md("spectra_date", str(prov.get("date", "n/a (no spectra table)")))
 nb.glue_md("spectra_command", f"`{prov.get('command', 'n/a')}`")
-nb.glue_md("spectra_params", f"`{json.dumps(prov.get('parameters', {}))}`")
+params = dict(prov.get("parameters", {}))
+if len(params.get("models") or []) > 3:  # the zoo's 50 models: their list is in the provenance file
+    params["models"] = f"{len(params['models'])} models (listed in spectra.provenance.json)"
+nb.glue_md("spectra_params", f"`{json.dumps(params)}`")
 cmds = prov.get("run_commands") or []
 nb.glue_num("n_run_commands", len(cmds), 0)
 
