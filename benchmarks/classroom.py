@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-samples", type=int, default=400, help="samples per (member, task family)")
     ap.add_argument("--n-boot", type=int, default=4)
     ap.add_argument("--clean", action="store_true", help="delete data/zoo/class first (time the build)")
+    ap.add_argument("--no-layers", action="store_true", help="no logit-lens spectra (the spectra stage's larger part)")
     args = ap.parse_args(argv)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     if args.clean:
@@ -43,7 +44,8 @@ def main(argv=None) -> int:
     n = args.n_samples
     subprocess.run([sys.executable, "-m", "pidlib.analysis", "fresh", "--zoo-config", "class", "--jobs",
                     str(args.jobs), "--n-samples", str(n), "--n-samples-other", str(n // 2), "--layer-samples",
-                    str(n // 2), "--n-boot", str(args.n_boot)], cwd=ROOT, env=env, check=True)
+                    str(n // 2), "--n-boot", str(args.n_boot), *(["--no-layers"] if args.no_layers else [])],
+                   cwd=ROOT, env=env, check=True)
     times["probe + spectra"] = time.perf_counter() - t0
     total = sum(times.values())
     for k, v in times.items():
