@@ -250,9 +250,12 @@ else:
 # question, a trained model still answers confidently, and the estimator counts that
 # confident answer as information about $Y$ carried by the picture alone (likewise for
 # noised pictures). Averaging over the model's answers to *real* other questions or
-# pictures {eq}`eq-marginal-probe` removes that artefact, except in the `redundant`
-# family, whose question restates the picture: there donor probes pair pictures with
-# contradicting questions. {numref}`fig-e2e` shows the mean spectra.
+# pictures {eq}`eq-marginal-probe` removes that artefact where the picture and the
+# question are drawn independently. Two families break that assumption, and there the
+# donor spectra are often incoherent: `redundant`, whose question restates the picture,
+# and `exist`, whose asked colour is drawn from the colours shown half of the time (so
+# that "yes" and "no" are balanced); donor probes then pair pictures with questions that
+# could not go with them. {numref}`fig-e2e` shows the mean spectra.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Mean spectra (output layer, bits) of the zoo models that learned each task family, for each kind of probe (bars). Stacked atoms are the mean over the coherent spectra; a grey hatched bar (the mean total) marks a kind of probe whose spectra on that family are all incoherent. Above each bar: coherent spectra of all learned ones. Each family was designed to make one atom dominant (panel titles).", "name": "fig-e2e"}}
 if len(out):
