@@ -78,7 +78,7 @@ if ch.have_zoo:
     ch.answer("ch-regimes", board)
     display(nb.scoreboard_table(board))
 else:
-    ch.answer("ch-regimes", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
+    ch.answer("ch-regimes")
     nb.md(nb.no_cache_note("The scoreboard needs the zoo's spectra."))
 
 # %% [markdown]

@@ -75,7 +75,7 @@ if have_zoo:
     ch.answer("ch-families", board)
     display(nb.scoreboard_table(board))
 else:
-    ch.answer("ch-families", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
+    ch.answer("ch-families")
     nb.md(nb.no_cache_note("Family strategies need the output-layer spectra of the zoo's model families."))
 
 # %% [markdown]

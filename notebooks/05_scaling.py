@@ -70,7 +70,7 @@ if ch.have_zoo:
     ch.answer("ch-scaling", board)
     display(nb.scoreboard_table(board))
 else:
-    ch.answer("ch-scaling", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
+    ch.answer("ch-scaling")
     nb.md(nb.no_cache_note("Scaling needs zoo models of at least two scales within a family."))
 
 # %% [markdown]

@@ -82,7 +82,7 @@ if ch.have_zoo:
     ch.answer("ch-layers", board)
     display(nb.scoreboard_table(board))
 else:
-    ch.answer("ch-layers", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
+    ch.answer("ch-layers")
     nb.md(nb.no_cache_note("Layer-wise spectra need zoo runs with the logit lens (`pidlib run ... --layers`)."))
 
 # %% [markdown]

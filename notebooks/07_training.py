@@ -85,7 +85,7 @@ if ch.have_zoo:
     ch.answer("ch-training", board)
     display(nb.scoreboard_table(board))
 else:
-    ch.answer("ch-training", board=pd.DataFrame(columns=["chapter", "probes", "verdict"]))
+    ch.answer("ch-training")
     nb.md(nb.no_cache_note("The training study needs spectra of zoo checkpoints from both stages."))
 
 # %% [markdown]

@@ -29,6 +29,7 @@ Datasets
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -88,8 +89,6 @@ def zoo_models(zoo: str | Path | None = None) -> dict[str, dict]:
     ``provenance.json``) so that scales sort numerically; the scale name is kept in
     ``scale_name``. ``train_seed`` is there when the manifest records the training seed.
     """
-    import re
-
     zoo = Path(zoo) if zoo is not None else data_dir() / "zoo"
     man_path = zoo / "manifest.json"
     if not man_path.exists():
@@ -253,7 +252,9 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_
     overrides: dict[str, dict] = {}
     commands = []
     if models == [ZOO]:
-        cmd = [sys.executable, "-m", "pidlib.zoo", "build", "--config", zoo_config]
+        cmd = [sys.executable, "-m", "pidlib.zoo", "build", "--config", zoo_config, "--jobs", str(max(1, jobs))]
+        if not progress:
+            cmd.append("--quiet")
         _run(cmd)
         commands.append(" ".join(cmd[1:]))
         from pidlib.zoo.build import default_out
@@ -268,7 +269,6 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_
             out.extend(world_specs(n, seed) if d == WORLD else [d])
         return out
 
-    specs = specs_for(n_samples)
     timings["build"] = time.perf_counter() - t0
     jobs_ = []
     for name in probe_sets:
@@ -289,9 +289,16 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_
     by_identity = {model_identity(_model_path(m)): v for m, v in overrides.items()}
     t0 = time.perf_counter()
     skw = dict(seed=seed, n_boot=n_boot, overrides=by_identity, layer_samples=layer_samples)
-    table = combine_spectra(list(_map(_spectra_job, [(str(r), skw) for r in run_dirs], jobs)))
+    # the discretized cross-check is kept once per (model, task) (combine_spectra keeps the
+    # first): later runs of the same model and task (the donor probes) skip it
+    first, spectra_jobs = set(), []
+    for (model, d, _, _), r in zip(jobs_, run_dirs):
+        key = (model, dataset_task(d))
+        spectra_jobs.append((str(r), dict(skw, discretized=None if key not in first else False)))
+        first.add(key)
+    table = combine_spectra(list(_map(_spectra_job, spectra_jobs, jobs)))
     timings["spectra"] = time.perf_counter() - t0
-    params = dict(models=models, datasets=specs, n_samples=n_samples, n_samples_other=n_samples_other,
+    params = dict(models=models, datasets=sorted({d for _, d, _, _ in jobs_}), n_samples=n_samples, n_samples_other=n_samples_other,
                   layer_samples=layer_samples, seed=seed, device=device,
                   layers=layers, n_boot=n_boot, zoo_config=zoo_config, probe_sets=list(probe_sets), tau=tau,
                   runs=str(runs), table=str(table_path), jobs=jobs)

@@ -122,14 +122,17 @@ def _world_task(index: str) -> str | None:
 def spectra_from_run(path: str | Path, *, layers: bool = True, n_samples: int | None = None,
                      layer_samples: int | None = 1000,
                      fit_fraction: float = 0.5, seed: int = 0, n_boot: int = 0, level: float = 0.95,
-                     overrides: dict | None = None, batch_kwargs: dict | None = None) -> pd.DataFrame:
+                     overrides: dict | None = None, batch_kwargs: dict | None = None,
+                     discretized: bool | None = None) -> pd.DataFrame:
     """Spectra-table rows of one run store: per task and layer (see module docstring).
 
     ``n_samples`` keeps a seeded random subset of the rows; ``fit_fraction``, ``seed``,
     ``n_boot`` and ``level`` go to :func:`pidlib.analysis.spectrum.spectra`.
     ``layer_samples`` (default 1000; ``None``: all): the per-layer (logit-lens) spectra of a
     task use a seeded random subset of this many of its rows, the output spectrum all of
-    them; the rows' ``n_fit``/``n_eval`` columns say how many each used.
+    them; the rows' ``n_fit``/``n_eval`` columns say how many each used. ``discretized``:
+    add the discretized cross-check (default: on classroom-world rows; ``False`` when
+    another run of the same model and task supplies it).
     """
     df, meta = read_run(path)
     source = str(path)
@@ -150,7 +153,7 @@ def spectra_from_run(path: str | Path, *, layers: bool = True, n_samples: int | 
                 "dataset": str(meta.get("dataset", "")), "task": task,
                 "config_hash": str(meta.get("config_hash", "")), "tau": tau}
         kw = dict(probes=probe_label(cfg), tau=tau, fit_fraction=fit_fraction, seed=seed, n_boot=n_boot,
-                  ci=level, batch_kwargs=batch_kwargs)
+                  ci=level, batch_kwargs=batch_kwargs, discretized=discretized)
         split_layers = bool(layers and rr.lens and layer_samples is not None and len(g) > layer_samples)
         for r in spectra(rr, layers=layers and not split_layers, **kw):
             rows.append({**base, **r})

@@ -146,6 +146,7 @@ def pid_exact(p, *, gap_tol: float = 1e-10, max_newton: int = 500) -> PIDResult:
             cols_A += idx.tolist()
             b.append(p2[j, y])
             r += 1
+    rows_A, cols_A = np.asarray(rows_A, dtype=np.int64), np.asarray(cols_A, dtype=np.int64)
     A = sparse.csr_matrix((np.ones(len(rows_A)), (rows_A, cols_A)), shape=(r, nv))
     b_vec = np.asarray(b, dtype=float)
 
@@ -161,6 +162,17 @@ def pid_exact(p, *, gap_tol: float = 1e-10, max_newton: int = 500) -> PIDResult:
     pv = np.concatenate(pv)
     diag = pu == pv
 
+    # The KKT matrix [[H, A^T], [A, 0]] (scaled variables) keeps one sparsity pattern for
+    # every Newton step: build its CSC structure once; each step only fills in the values
+    # (entries in the order H, A^T, A; CSC position k holds entry ``slot[k]``).
+    kr = np.concatenate([pu, cols_A, nv + rows_A])
+    kc = np.concatenate([pv, nv + rows_A, cols_A])
+    n_kkt = nv + r
+    pattern = sparse.csc_matrix((np.arange(1, kr.size + 1, dtype=np.float64), (kr, kc)), shape=(n_kkt, n_kkt))
+    pattern.sort_indices()
+    slot = pattern.data.astype(np.int64) - 1
+    k_indices, k_indptr = pattern.indices, pattern.indptr
+
     def phi(qv: np.ndarray, t: float) -> float:
         return t * _cond_entropy_neg(qv, blocks) - float(np.sum(np.log(qv)))
 
@@ -171,9 +183,8 @@ def pid_exact(p, *, gap_tol: float = 1e-10, max_newton: int = 500) -> PIDResult:
         # diag(q) H diag(q) / t = diag(q) - q q^T / Q + I / t, blockwise. Dividing the
         # first block row by t balances it against the constraint rows (entries O(q)).
         hval = -qv[pu] * qv[pv] / Q[block[pu]] + diag * (qv[pu] + 1.0 / t)
-        Hs = sparse.csc_matrix((hval, (pu, pv)), shape=(nv, nv))
-        As = A @ sparse.diags(qv)
-        K = sparse.bmat([[Hs, As.T], [As, None]], format="csc")
+        qa = qv[cols_A]
+        K = sparse.csc_matrix((np.concatenate([hval, qa, qa])[slot], k_indices, k_indptr), shape=(n_kkt, n_kkt))
         # Infeasible-start Newton: the second block also removes round-off drift b - A q.
         rhs = np.concatenate([-qv * g / t, b_vec - A @ qv])
         # Diagonal pivots keep the block structure (fast); iterative refinement with the

@@ -97,6 +97,9 @@ class PreparedCache:
     def __len__(self) -> int:
         return len(self._d)
 
+    def __contains__(self, index: str) -> bool:
+        return index in self._d
+
 
 class Adapter:
     """Shared behaviour of every family; override the hooks that differ.
@@ -165,11 +168,23 @@ class Adapter:
         """Where inputs go: the input embedding's (execution) device."""
         from pidlib.probes.lens import execution_device
 
-        return execution_device(self.model.get_input_embeddings())
+        return execution_device(self.input_embeddings)
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.model.get_input_embeddings().weight.dtype
+        return self.input_embeddings.weight.dtype
+
+    @property
+    def input_embeddings(self) -> nn.Module:
+        """``model.get_input_embeddings()``, looked up once per model and embedding weight
+        (the lookup walks the wrapper modules and is on the probes' per-row path)."""
+        m = self.model
+        c = self.__dict__.get("_input_embeddings")
+        if c is None or c[0] is not m or getattr(c[1], "weight", None) is not c[2]:
+            emb = m.get_input_embeddings()
+            c = (m, emb, getattr(emb, "weight", None))
+            self._input_embeddings = c
+        return c[1]
 
     @property
     def image_token_id(self) -> int:
@@ -212,41 +227,83 @@ class Adapter:
         span is found by tokenizing the rendered prompt with offsets and locating the tokens
         that overlap the question body in the processor's ids (searched from the end).
         """
+        return self._prepare_batch([sample])[0]
+
+    #: Samples per processor call in :meth:`prepare_many` (families with :attr:`batch_vision`).
+    prepare_chunk: int = 64
+
+    def prepare_many(self, samples) -> list[Prepared]:
+        """:meth:`prepare` of several samples, in order.
+
+        For fixed-resolution families (:attr:`batch_vision`) whose vision inputs are
+        ``pixel_values`` only, the processor and the tokenizer run once per
+        :attr:`prepare_chunk` samples (padded; each row's ids are its unpadded ones, the
+        same as a call of its own, which ``tests/test_models_prepare.py`` checks); other
+        families, and adapters that override :meth:`prepare`, prepare one sample at a time.
+        A sample that fails raises as :meth:`prepare` would, naming it.
+        """
+        samples = list(samples)
+        if (not self.batch_vision or tuple(self.vision_keys) != ("pixel_values",) or len(samples) < 2
+                or type(self).prepare is not Adapter.prepare or type(self)._prepare_batch is not Adapter._prepare_batch):
+            return [self.prepare(s) for s in samples]
+        out: list[Prepared] = []
+        for a in range(0, len(samples), self.prepare_chunk):
+            chunk = samples[a:a + self.prepare_chunk]
+            try:
+                out += self._prepare_batch(chunk)
+            except (ValueError, AdapterError):
+                out += [self.prepare(s) for s in chunk]   # the failing sample raises with its own message
+        return out
+
+    def _prepare_batch(self, samples: list) -> list[Prepared]:
         from pidlib.data.schema import format_question
 
         if self.processor is None or self.tokenizer is None:
             raise AdapterError("prepare() needs a processor; build inputs with Prepared directly")
-        image = sample.load_image() if hasattr(sample, "load_image") else sample.image
-        if image is None:
-            raise AdapterError(f"sample {sample.index!r} has no image")
-        body = format_question(sample)
-        prompt = self.build_prompt(body)
-        start = prompt.rfind(body)
-        if start < 0:
-            raise AdapterError("the chat template changed the question text; cannot locate it "
-                               f"in the prompt for sample {sample.index!r}")
-        enc = self.processor(text=[prompt], images=[image.convert("RGB")], return_tensors="pt")
-        ids = enc["input_ids"][0]
-        q_ids = self._span_token_ids(prompt, start, start + len(body))
-        mask = _locate(ids, q_ids)
-        if mask is None:
-            raise AdapterError(f"could not locate the question tokens of sample {sample.index!r} "
-                               "in the processor's input ids")
-        vision = {k: enc[k] for k in self.vision_keys if k in enc}
-        prompt = prompt + self.processor_suffix
-        tail = self.tokenizer(prompt, add_special_tokens=False)["input_ids"][-2:]
-        if ids[-len(tail):].tolist() != tail:
-            raise AdapterError(f"the processor's input ids for sample {sample.index!r} do not end like "
-                               f"the prompt ({ids[-2:].tolist()} vs {tail}); option letters would be "
-                               "scored in the wrong context")
-        return Prepared(ids, mask, vision, prompt)
-
-    def _span_token_ids(self, text: str, start: int, end: int) -> list[int]:
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        out = [t for t, (a, b) in zip(enc["input_ids"], enc["offset_mapping"])
-               if b > start and a < end and b > a]
-        if not out:
-            raise AdapterError("the question body tokenizes to nothing")
+        prompts, bodies, starts, images = [], [], [], []
+        for sample in samples:
+            image = sample.load_image() if hasattr(sample, "load_image") else sample.image
+            if image is None:
+                raise AdapterError(f"sample {sample.index!r} has no image")
+            body = format_question(sample)
+            prompt = self.build_prompt(body)
+            start = prompt.rfind(body)
+            if start < 0:
+                raise AdapterError("the chat template changed the question text; cannot locate it "
+                                   f"in the prompt for sample {sample.index!r}")
+            prompts.append(prompt)
+            bodies.append(body)
+            starts.append(start)
+            images.append(image.convert("RGB"))
+        if len(samples) == 1:
+            enc = self.processor(text=prompts, images=images, return_tensors="pt")
+            rows = [enc["input_ids"][0]]
+        else:
+            enc = self.processor(text=prompts, images=images, return_tensors="pt", padding=True)
+            rows = [r[m.bool()] for r, m in zip(enc["input_ids"], enc["attention_mask"])]
+        spans = self.tokenizer(prompts, add_special_tokens=False, return_offsets_mapping=True)
+        tails = self.tokenizer([p + self.processor_suffix for p in prompts], add_special_tokens=False)["input_ids"]
+        out = []
+        for i, sample in enumerate(samples):
+            ids, start, end = rows[i], starts[i], starts[i] + len(bodies[i])
+            q_ids = [t for t, (a, b) in zip(spans["input_ids"][i], spans["offset_mapping"][i])
+                     if b > start and a < end and b > a]
+            if not q_ids:
+                raise AdapterError("the question body tokenizes to nothing")
+            mask = _locate(ids, q_ids)
+            if mask is None:
+                raise AdapterError(f"could not locate the question tokens of sample {sample.index!r} "
+                                   "in the processor's input ids")
+            if len(samples) == 1:
+                vision = {k: enc[k] for k in self.vision_keys if k in enc}
+            else:
+                vision = {"pixel_values": enc["pixel_values"][i:i + 1]}
+            tail = tails[i][-2:]
+            if ids[-len(tail):].tolist() != tail:
+                raise AdapterError(f"the processor's input ids for sample {sample.index!r} do not end like "
+                                   f"the prompt ({ids[-2:].tolist()} vs {tail}); option letters would be "
+                                   "scored in the wrong context")
+            out.append(Prepared(ids, mask, vision, prompts[i] + self.processor_suffix))
         return out
 
     # ------------------------------------------------------------------ hooks
@@ -327,7 +384,7 @@ class Adapter:
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings as the model scales them (e.g. Gemma's sqrt(d))."""
-        return self.model.get_input_embeddings()(input_ids.to(self.device))
+        return self.input_embeddings(input_ids.to(self.device))
 
     def row_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    row_vision: list[dict] | None = None) -> dict:

@@ -46,8 +46,9 @@ def execution_device(module: nn.Module) -> torch.device:
     dev = getattr(hook, "execution_device", None)
     if dev is not None:
         return torch.device(dev if not isinstance(dev, int) else f"cuda:{dev}")
-    for t in list(module.parameters(recurse=True))[:1] + list(module.buffers(recurse=True))[:1]:
-        if t.device.type != "meta":
+    for it in (module.parameters(recurse=True), module.buffers(recurse=True)):
+        t = next(it, None)
+        if t is not None and t.device.type != "meta":
             return t.device
     return torch.device("cpu")
 

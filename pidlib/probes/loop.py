@@ -119,13 +119,16 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                unit="sample", disable=not progress)
 
     prepared_lru: OrderedDict = OrderedDict()   # donor mode: prepared samples, by index
+    ready: dict = {}                            # prepared together by prepare_many, not yet taken
 
     def prep(s):
         key = str(s.index)
         if key in prepared_lru:
             prepared_lru.move_to_end(key)
             return prepared_lru[key]
-        p = prepared_cache.pop(key) if prepared_cache is not None else None
+        p = ready.pop(key, None)
+        if p is None and prepared_cache is not None:
+            p = prepared_cache.pop(key)
         if p is None:
             p = adapter.prepare(s)
         if donors:
@@ -144,8 +147,31 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
         c.option_ids = _option_ids(adapter, c, cache)
         return c
 
+    def prepare_together(batch):
+        """Prepare the batch's samples (and in donor mode their donors) that no cache holds
+        with one :meth:`Adapter.prepare_many` call; a failure leaves them to :func:`prep`,
+        which reports or skips the failing sample."""
+        need = {}
+        for s in batch:
+            group = [s]
+            if donors and len(donor_pools.get(len(s.options), ([], []))[1]) >= 2:
+                donor_pool, donor_keys = donor_pools[len(s.options)]
+                group += [donor_pool[j] for j in donor_indices(donor_keys, str(s.index), int(donors), seed=seed,
+                                                               dataset=dataset.name)]
+            for x in group:
+                key = str(x.index)
+                if key not in prepared_lru and key not in ready and key not in need and \
+                        (prepared_cache is None or key not in prepared_cache):
+                    need[key] = x
+        if len(need) > 1:
+            try:
+                ready.update(zip(need, adapter.prepare_many(list(need.values()))))
+            except (ValueError, AdapterError):
+                pass
+
     def prepare(batch):  # runs in a worker thread, one batch ahead of the model
         out = []            # (the tokenizer is used only here: fast tokenizers are not thread-safe)
+        prepare_together(batch)
         for s in batch:
             try:
                 it = ProbeItem(s.index, len(s.options), s.answer, prep(s))

@@ -157,9 +157,18 @@ def compute_noise_stats(adapter, samples: Iterable, *, meta: dict | None = None,
     bar = tqdm(total=len(samples), desc="noise statistics", disable=not progress, unit="sample")
     for c0 in range(0, len(samples), chunk):
         batch = []
+        raw = [s for s in samples[c0:c0 + chunk] if not isinstance(s, Prepared)]
+        together = {}
+        if len(raw) > 1:
+            try:   # one processor call for the chunk; on a failure, one sample at a time below
+                together = {id(s): p for s, p in zip(raw, adapter.prepare_many(raw))}
+            except (ValueError, AdapterError):
+                together = {}
         for s in samples[c0:c0 + chunk]:
             try:
-                p = s if isinstance(s, Prepared) else adapter.prepare(s)
+                p = s if isinstance(s, Prepared) else together.get(id(s))
+                if p is None:
+                    p = adapter.prepare(s)
             except (ValueError, AdapterError) as e:
                 if on_error != "skip":
                     raise
