@@ -107,6 +107,34 @@ def pid_exact(p, *, gap_tol: float = 1e-10, max_newton: int = 500) -> PIDResult:
     >>> round(pid_exact(p).synergy, 6)
     1.0
     """
+    return _pid_exact(p, gap_tol, max_newton, _kkt_pattern)
+
+
+def _kkt_pattern(pu: np.ndarray, pv: np.ndarray, rows_A: np.ndarray, cols_A: np.ndarray, nv: int, r: int):
+    """Assembler of the KKT matrix [[H, A^T], [A, 0]] (scaled variables) of :func:`pid_exact`.
+
+    ``H`` has its entries at (pu, pv); ``A`` (r x nv) has ones at (rows_A, cols_A), scaled
+    by q per column. The sparsity pattern is the same at every Newton step, so its CSC
+    structure is built once here; the returned ``assemble(hval, qv)`` only fills in the
+    values (entries in the order H, A^T, A; CSC position k holds entry ``slot[k]``).
+    """
+    kr = np.concatenate([pu, cols_A, nv + rows_A])
+    kc = np.concatenate([pv, nv + rows_A, cols_A])
+    n = nv + r
+    pattern = sparse.csc_matrix((np.arange(1, kr.size + 1, dtype=np.float64), (kr, kc)), shape=(n, n))
+    pattern.sort_indices()
+    slot = pattern.data.astype(np.int64) - 1
+    indices, indptr = pattern.indices, pattern.indptr
+
+    def assemble(hval: np.ndarray, qv: np.ndarray) -> sparse.csc_matrix:
+        qa = qv[cols_A]
+        return sparse.csc_matrix((np.concatenate([hval, qa, qa])[slot], indices, indptr), shape=(n, n))
+
+    return assemble
+
+
+def _pid_exact(p, gap_tol: float, max_newton: int, kkt) -> PIDResult:
+    """:func:`pid_exact` with the KKT assembler ``kkt`` (a :func:`_kkt_pattern`-like factory)."""
     p = check_joint(p)
     n1, n2, ny = p.shape
     p1 = p.sum(1)  # (x1, y)
@@ -162,16 +190,7 @@ def pid_exact(p, *, gap_tol: float = 1e-10, max_newton: int = 500) -> PIDResult:
     pv = np.concatenate(pv)
     diag = pu == pv
 
-    # The KKT matrix [[H, A^T], [A, 0]] (scaled variables) keeps one sparsity pattern for
-    # every Newton step: build its CSC structure once; each step only fills in the values
-    # (entries in the order H, A^T, A; CSC position k holds entry ``slot[k]``).
-    kr = np.concatenate([pu, cols_A, nv + rows_A])
-    kc = np.concatenate([pv, nv + rows_A, cols_A])
-    n_kkt = nv + r
-    pattern = sparse.csc_matrix((np.arange(1, kr.size + 1, dtype=np.float64), (kr, kc)), shape=(n_kkt, n_kkt))
-    pattern.sort_indices()
-    slot = pattern.data.astype(np.int64) - 1
-    k_indices, k_indptr = pattern.indices, pattern.indptr
+    assemble = kkt(pu, pv, rows_A, cols_A, nv, r)
 
     def phi(qv: np.ndarray, t: float) -> float:
         return t * _cond_entropy_neg(qv, blocks) - float(np.sum(np.log(qv)))
@@ -183,8 +202,7 @@ def pid_exact(p, *, gap_tol: float = 1e-10, max_newton: int = 500) -> PIDResult:
         # diag(q) H diag(q) / t = diag(q) - q q^T / Q + I / t, blockwise. Dividing the
         # first block row by t balances it against the constraint rows (entries O(q)).
         hval = -qv[pu] * qv[pv] / Q[block[pu]] + diag * (qv[pu] + 1.0 / t)
-        qa = qv[cols_A]
-        K = sparse.csc_matrix((np.concatenate([hval, qa, qa])[slot], k_indices, k_indptr), shape=(n_kkt, n_kkt))
+        K = assemble(hval, qv)
         # Infeasible-start Newton: the second block also removes round-off drift b - A q.
         rhs = np.concatenate([-qv * g / t, b_vec - A @ qv])
         # Diagonal pivots keep the block structure (fast); iterative refinement with the

@@ -147,18 +147,22 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
         c.option_ids = _option_ids(adapter, c, cache)
         return c
 
+    def donors_of(s):
+        """The donor samples of ``s`` (:func:`donor_indices`), or None when no other sample has
+        its number of options."""
+        donor_pool, donor_keys = donor_pools.get(len(s.options), ([], []))
+        if len(donor_keys) < 2:
+            return None
+        return [donor_pool[j] for j in donor_indices(donor_keys, str(s.index), int(donors), seed=seed,
+                                                     dataset=dataset.name)]
+
     def prepare_together(batch):
         """Prepare the batch's samples (and in donor mode their donors) that no cache holds
         with one :meth:`Adapter.prepare_many` call; a failure leaves them to :func:`prep`,
         which reports or skips the failing sample."""
         need = {}
         for s in batch:
-            group = [s]
-            if donors and len(donor_pools.get(len(s.options), ([], []))[1]) >= 2:
-                donor_pool, donor_keys = donor_pools[len(s.options)]
-                group += [donor_pool[j] for j in donor_indices(donor_keys, str(s.index), int(donors), seed=seed,
-                                                               dataset=dataset.name)]
-            for x in group:
+            for x in [s] + ((donors_of(s) or []) if donors else []):
                 key = str(x.index)
                 if key not in prepared_lru and key not in ready and key not in need and \
                         (prepared_cache is None or key not in prepared_cache):
@@ -177,14 +181,13 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                 it = ProbeItem(s.index, len(s.options), s.answer, prep(s))
                 it.option_ids = _option_ids(adapter, it, cache)
                 if donors:
-                    donor_pool, donor_keys = donor_pools[len(s.options)]
-                    if len(donor_keys) < 2:
+                    ds = donors_of(s)
+                    if ds is None:
                         raise AdapterError(f"sample {s.index!r} is the only one with {len(s.options)} options: "
                                            "donor probes take donors among the samples with the same number "
                                            "of options (use --on-error skip to leave it out)")
-                    js = donor_indices(donor_keys, str(s.index), int(donors), seed=seed, dataset=dataset.name)
-                    vis = [crossed_item(donor_pool[j], s, f"{s.index}|question:{donor_pool[j].index}") for j in js]
-                    lang = [crossed_item(s, donor_pool[j], f"{s.index}|image:{donor_pool[j].index}") for j in js]
+                    vis = [crossed_item(d, s, f"{s.index}|question:{d.index}") for d in ds]
+                    lang = [crossed_item(s, d, f"{s.index}|image:{d.index}") for d in ds]
                     it.donors = (vis, lang)
                 out.append(it)
             except (ValueError, AdapterError) as e:  # DatasetError is a ValueError
