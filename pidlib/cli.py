@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fit-images", default=None, help="image directory of --fit-dataset (default --images)")
     r.add_argument("--layers", action="store_true", help="also store logit-lens distributions per layer")
     r.add_argument("--batch-size", type=_int_at_least(1), default=8, help="samples per forward (default 8)")
+    r.add_argument("--write-every", type=_int_at_least(1), default=None, metavar="N",
+                   help="samples per stored part (default: one part per batch); rows wait in memory until N "
+                        "are ready or 30 s have passed, so a kill -9 loses at most those")
     r.add_argument("--share-prefix", action="store_true",
                    help="full and visual-only probes share the KV cache of everything before the question "
                         "(faster; same numbers within float tolerance)")
@@ -205,7 +208,8 @@ def cmd_run(args) -> int:
     try:
         res = run(args.model, args.dataset, args.out, images=args.images, split=args.split,
                   fit_dataset=args.fit_dataset, fit_images=args.fit_images, fit_split=args.fit_split,
-                  limit=args.limit, layers=args.layers, batch_size=args.batch_size, share_prefix=args.share_prefix,
+                  limit=args.limit, layers=args.layers, batch_size=args.batch_size, write_every=args.write_every,
+                  share_prefix=args.share_prefix,
                   device=args.device, dtype=args.dtype, tau=args.tau, seed=args.seed,
                   noise_draws=args.noise_draws, donors=args.donors, trust_remote_code=args.trust_remote_code,
                   on_error=args.on_error, progress=not args.no_progress, wait=args.wait, command=command,

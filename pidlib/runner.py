@@ -142,9 +142,11 @@ def _check_options(o: dict) -> None:
         v = o[name]
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             bad(name, f"must be an integer >= {lo}, got {v!r}")
-    if o["limit"] is not None and (not isinstance(o["limit"], int) or isinstance(o["limit"], bool)
-                                   or o["limit"] < 1):
-        bad("limit", f"must be an integer >= 1 (or None for every sample), got {o['limit']!r}")
+    for name in ("limit", "write_every"):
+        v = o.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            bad(name, f"must be an integer >= 1 (or None for {'every sample' if name == 'limit' else 'one part per batch'})"
+                f", got {v!r}")
     if o["donors"] and o["noise_draws"] != 1:
         bad("donors", "cannot be combined with noise_draws > 1 (donor probes replace the noise)")
     if o["on_error"] not in ("raise", "skip"):
@@ -429,7 +431,8 @@ class _hf_progress:
 
 def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_dataset=None,
         fit_images=None, fit_split: str | None = None, limit: int | None = None, layers: bool = False,
-        batch_size: int = 8, share_prefix: bool = False, device: str | None = None, dtype: str = "auto",
+        batch_size: int = 8, write_every: int | None = None, share_prefix: bool = False,
+        device: str | None = None, dtype: str = "auto",
         tau: float = 0.3, seed: int = 0, noise_draws: int = 1, donors: int = 0,
         trust_remote_code: bool = False, on_error: str = "raise", progress: bool = True,
         wait: float = 0.0, run_info: Mapping[str, Any] | None = None, command: str | None = None,
@@ -463,6 +466,11 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
         Also store logit-lens distributions per decoder layer (default False).
     batch_size : int
         Samples per forward (1 + 2K rows each); default 8.
+    write_every : int, optional
+        Samples per stored part (default ``None``: one part per batch). Rows wait in
+        memory until this many are ready or 30 s have passed; an interruption that lets
+        Python run (an error, Ctrl-C) still writes them, a ``kill -9`` loses at most
+        these (see :func:`pidlib.probes.run_probes`). Not part of the run key.
     share_prefix : bool
         Full and visual-only probes share the prefix KV cache (default False).
     device : str, optional
@@ -530,7 +538,8 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
     from pidlib.store import RunStore
 
     opts = dict(tau=tau, batch_size=batch_size, noise_draws=noise_draws, donors=donors, seed=seed, limit=limit,
-                on_error=on_error, wait=wait, split=split, fit_split=fit_split, run_info=run_info)
+                on_error=on_error, wait=wait, split=split, fit_split=fit_split, run_info=run_info,
+                write_every=write_every)
     _check_options(opts)
     from pidlib.models.registry import parse_device_map, parse_max_memory
 
@@ -679,7 +688,7 @@ def run(model: str, dataset, out, *, images=None, split: str | None = None, fit_
                                  layers=layers, noise_stats=stats, progress=progress, on_error=on_error,
                                  samples=samples, share_prefix=share_prefix, noise_draws=noise_draws,
                                  donors=donors, shard=(rank, world) if world > 1 else None,
-                                 prepared_cache=prepared_cache)
+                                 prepared_cache=prepared_cache, write_every=write_every)
         skipped = [{"index": i, "problem": p, "message": f"sample {i}: {p}"} for i, p in summary["skipped"]]
         skipped += [{"file": s.file, "row": s.row, "problem": s.problem, "message": str(s)} for s in ds.skipped]
         last = {**{k: v for k, v in summary.items() if k != "skipped"}, "seconds_total": time.perf_counter() - t0}

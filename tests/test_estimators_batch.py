@@ -108,6 +108,29 @@ def test_project_mean_is_the_i_projection():
     torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio), atol=1e-6, rtol=1e-6)
 
 
+def test_project_mean_converges_on_a_skewed_probe_and_float32_targets(monkeypatch):
+    # A language-only probe that puts 0.76 on one option and ~0.0005 on another, tilted
+    # onto a near-uniform P(Y) (what the classroom "describe" task gives): a full Newton step
+    # overshoots by hundreds of nats; without a line search that decreases the dual the
+    # iterates ran off to a one-hot q (L1 error ~1.5 after 200 steps).
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 0.5, size=(3, 1000, 4)) + np.array([3.0, -5.0, 0.0, 1.5])
+    p = torch.tensor(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True), dtype=torch.float32)
+    assert float(p[..., 1].mean()) < 0.01
+    w = torch.tensor(rng.integers(0, 3, size=(3, 1000)), dtype=torch.float32)
+    w = w / w.sum(-1, keepdim=True)          # float32: sums to 1 only to ~1e-7
+    target = torch.tensor([[0.22, 0.26, 0.25, 0.27]] * 3, dtype=torch.float32)
+    calls = []
+    solve = torch.linalg.solve
+    monkeypatch.setattr(torch.linalg, "solve", lambda *a, **k: calls.append(1) or solve(*a, **k))
+    q, err = project_mean(p, target, w)
+    assert float(err.max()) < 1e-9 and len(calls) <= 25
+    torch.testing.assert_close((w[..., None] * q).sum(1), target, atol=1e-6, rtol=0)
+    ratio = q[0] / p[0]
+    ratio = ratio / ratio[:, :1]             # still one tilt per outcome
+    torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio), atol=1e-4, rtol=1e-4)
+
+
 def test_many_equals_single_and_is_deterministic():
     d = sample_discrete(gate("and"), 900, embedding="noisy", dim=16, seed=5)
     args = (d["x1"], d["x2"], d["p_y_x1"], d["p_y_x2"], d["p_y_x1x2"])

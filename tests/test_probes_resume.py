@@ -143,3 +143,63 @@ def test_donor_probes_average_crossed_samples_and_resume(setup, tmp_path):
     assert not np.allclose(np.stack(noise_store.read()["p_vis"]), np.stack(got["p_vis"]), atol=1e-3)
     with pytest.raises(ValueError, match="donors"):
         run_probes(a, ds, "fit", store, noise_stats=stats, progress=False, donors=2, noise_draws=2)
+
+
+class CountingStore:
+    """Wraps a RunStore; records the size of every append."""
+
+    def __init__(self, store):
+        self.store, self.sizes = store, []
+
+    def done(self):
+        return self.store.done()
+
+    def append(self, rows):
+        self.sizes.append(len(rows))
+        return self.store.append(rows)
+
+
+def test_write_every_batches_parts_and_writes_waiting_rows_on_error(setup, tmp_path):
+    """``write_every`` keeps rows in memory until N are ready: fewer parts, the same rows;
+    an error in a later batch still writes the rows probed before it, and a resume adds
+    the rest once each."""
+    from dataclasses import replace
+
+    from pidlib.data.schema import MCDataset
+    from pidlib.models.base import AdapterError
+    from pidlib.probes import run_probes
+    from pidlib.store import RunStore
+
+    a, ds, stats = setup
+    cfg = {"tau": 0.0, "seed": 5}
+    every = CountingStore(RunStore(tmp_path / "every", "m", ds.name, "fit", cfg))
+    run_probes(a, ds, "fit", every, batch_size=2, tau=0.0, seed=5, noise_stats=stats, progress=False)
+    grouped = CountingStore(RunStore(tmp_path / "grouped", "m", ds.name, "fit", cfg))
+    summary = run_probes(a, ds, "fit", grouped, batch_size=2, tau=0.0, seed=5, noise_stats=stats,
+                         progress=False, write_every=5)
+    assert every.sizes == [2, 2, 2, 1] and grouped.sizes == [6, 1] and summary["n_new"] == 7
+    a_rows, b_rows = every.store.read(), grouped.store.read()
+    assert list(b_rows["index"]) == list(a_rows["index"])
+    for col in ("p_full", "p_vis", "p_lang", "x1", "x2"):
+        np.testing.assert_array_equal(np.stack(b_rows[col]), np.stack(a_rows[col]), err_msg=col)
+
+    # sample 5 has no image: its batch (samples 4, 5) raises; samples 0-3 are written anyway
+    broken = MCDataset(ds.name, ds.source, [replace(s, image=None) if s.index == "5" else s for s in ds.samples])
+    st = CountingStore(RunStore(tmp_path / "broken", "m", ds.name, "fit", cfg))
+    with pytest.raises(AdapterError, match="'5'"):
+        run_probes(a, broken, "fit", st, batch_size=2, tau=0.0, seed=5, noise_stats=stats, progress=False,
+                   write_every=100)
+    assert st.sizes == [4] and st.store.done() == {"0", "1", "2", "3"}
+    again = run_probes(a, ds, "fit", st.store, batch_size=2, tau=0.0, seed=5, noise_stats=stats, progress=False,
+                       write_every=100)
+    assert again["n_done_before"] == 4 and again["n_new"] == 3
+    np.testing.assert_array_equal(np.stack(st.store.read()["p_full"]), np.stack(a_rows["p_full"]))
+    with pytest.raises(ValueError, match="write_every"):
+        run_probes(a, ds, "fit", st.store, noise_stats=stats, progress=False, write_every=0)
+
+
+def test_run_rejects_bad_write_every(tmp_path):
+    from pidlib.runner import ConfigError, run
+
+    with pytest.raises(ConfigError, match="write_every"):
+        run("no-such-model", "world:color?n=4", tmp_path, write_every=0)

@@ -69,6 +69,10 @@ PROBE_SETS = {
     "noise8": {"options": {"noise_draws": 8}, "args": ["--noise-draws", "8"], "models": "members", "layers": False},
     "donors8": {"options": {"donors": 8}, "args": ["--donors", "8"], "models": "members", "layers": False},
 }
+#: Samples per stored part in the pipeline's probe runs: the classroom models probe a batch
+#: faster than a part is written, so their rows are written 256 at a time (runner
+#: ``write_every``; a ``kill -9`` loses at most 256 samples or 30 s, which a resume redoes).
+WRITE_EVERY = 256
 #: What ``fresh`` runs unless told otherwise (the cached results in ``data/``).
 DEFAULT_PROBE_SETS = ("noise", "donors4")
 DEFAULT_PROBES = "noise"
@@ -192,7 +196,8 @@ def _model_path(model) -> str:
 
 def _cli_command(model, spec, runs, device, seed, n_samples, tau, layers, extra) -> str:
     cmd = ["pidlib", "run", "--model", str(model), "--dataset", spec, "--out", str(runs), "--device", device,
-           "--seed", str(seed), "--limit", str(n_samples), "--tau", f"{tau:g}", "--no-progress", *extra]
+           "--seed", str(seed), "--limit", str(n_samples), "--tau", f"{tau:g}", "--no-progress",
+           "--write-every", str(WRITE_EVERY), *extra]
     if layers:
         cmd.append("--layers")
     return " ".join(shlex.quote(c) for c in cmd)
@@ -280,6 +285,7 @@ def fresh_spectra(models=(ZOO,), datasets=(WORLD,), *, n_samples: int = 2000, n_
             for d in specs_for(n):
                 command = _cli_command(_model_path(m), d, runs, device, seed, n, tau, use_layers, ps["args"])
                 kw = dict(device=device, seed=seed, limit=n, tau=tau, layers=use_layers, progress=progress,
+                          write_every=WRITE_EVERY,
                           command=command, run_info={**info, "task": dataset_task(d)}, **ps["options"])
                 jobs_.append((_model_path(m), d, str(runs), kw))
                 commands.append(command)

@@ -15,7 +15,11 @@ from pidlib.probes.noise import NoiseStats, sample_generator
 from pidlib.probes.rows import K_MAX, ProbeItem, _option_ids, probe_batch
 from pidlib.probes.scoring import DEFAULT_TAU
 
-__all__ = ["run_probes", "donor_indices"]
+__all__ = ["run_probes", "donor_indices", "WRITE_SECONDS"]
+
+#: With ``write_every``, waiting rows are written at the latest this many seconds after the
+#: last write.
+WRITE_SECONDS = 30.0
 
 
 def donor_indices(keys: list[str], index: str, k: int, *, seed: int = 0, dataset: str = "") -> list[int]:
@@ -38,7 +42,8 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                noise_stats: NoiseStats, progress: bool = True, on_error: str = "raise",
                samples: list | None = None, share_prefix: bool = False, noise_draws: int = 1,
                donors: int = 0, shard: tuple[int, int] | None = None,
-               prepared_cache=None) -> dict:
+               prepared_cache=None, write_every: int | None = None,
+               write_seconds: float = WRITE_SECONDS) -> dict:
     """Probe every sample of ``dataset`` (or ``samples``) not yet in ``store``.
 
     Parameters
@@ -73,10 +78,17 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
         Probe only the samples at positions ``rank, rank + world, ...`` of the split (one
         process of a multi-process run); donors still come from the whole split, and the
         noise of a sample is keyed by its index, so every row equals the one-process run's.
+    write_every : int, optional
+        Samples per stored part. Default ``None``: each batch's rows are appended before
+        the next batch starts. With ``N``, rows wait in memory until ``N`` of them are
+        ready or ``write_seconds`` have passed since the last write (a part is a file
+        write, an fsync and a directory scan: for tiny models, more time than the forward
+        of a batch). Waiting rows are written when the loop ends, also by an exception or
+        Ctrl-C; a killed process (``kill -9``, power loss) loses them, at most ``N``
+        samples or ``write_seconds`` of work, which a resumed run probes again.
 
     Inputs of the next batch (image decoding, processor) are prepared in a worker thread
-    while the model runs the current one. Each batch's rows are appended to the store
-    before the next batch starts, so an interrupted run loses at most one batch.
+    while the model runs the current one.
 
     Returns
     -------
@@ -199,30 +211,47 @@ def run_probes(adapter, dataset, split: str, store, *, batch_size: int = 8,
                     out.append(AdapterError(f"sample {s.index!r}: {e}"))
         return out
 
+    if write_every is not None and (isinstance(write_every, bool) or int(write_every) < 1):
+        raise ValueError(f"write_every must be an integer >= 1 or None, got {write_every!r}")
+    waiting: list = []          # probed rows not yet in the store
+    last_write = time.monotonic()
+
+    def write() -> None:
+        nonlocal waiting, last_write, n_new
+        rows, waiting = waiting, []      # emptied first: a failing append is not retried
+        if rows:
+            store.append(rows)
+            n_new += len(rows)
+        last_write = time.monotonic()
+
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
-    with ThreadPoolExecutor(max_workers=1) as pool_ex:
-        pending = pool_ex.submit(prepare, batches[0]) if batches else None
-        for k, batch in enumerate(batches):
-            prepared = pending.result()
-            pending = pool_ex.submit(prepare, batches[k + 1]) if k + 1 < len(batches) else None
-            items = []
-            for x in prepared:
-                if isinstance(x, Exception):
-                    if pending is not None:
-                        pending.cancel()
-                    raise x
-                if isinstance(x, tuple):
-                    skipped.append(x)
-                else:
-                    items.append(x)
-            if items:
-                donor_items = [it.donors for it in items] if donors else None
-                rows = probe_batch(adapter, items, noise_stats, seed=seed, dataset=dataset.name,
-                                   tau=tau, layers=layers, width=width, share_prefix=share_prefix,
-                                   noise_draws=noise_draws, donor_items=donor_items, _cache=cache)
-                store.append(rows)
-                n_new += len(rows)
-            bar.update(len(batch))
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool_ex:
+            pending = pool_ex.submit(prepare, batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                prepared = pending.result()
+                pending = pool_ex.submit(prepare, batches[k + 1]) if k + 1 < len(batches) else None
+                items = []
+                for x in prepared:
+                    if isinstance(x, Exception):
+                        if pending is not None:
+                            pending.cancel()
+                        raise x
+                    if isinstance(x, tuple):
+                        skipped.append(x)
+                    else:
+                        items.append(x)
+                if items:
+                    donor_items = [it.donors for it in items] if donors else None
+                    waiting += probe_batch(adapter, items, noise_stats, seed=seed, dataset=dataset.name,
+                                           tau=tau, layers=layers, width=width, share_prefix=share_prefix,
+                                           noise_draws=noise_draws, donor_items=donor_items, _cache=cache)
+                    if (write_every is None or len(waiting) >= int(write_every)
+                            or time.monotonic() - last_write >= write_seconds):
+                        write()
+                bar.update(len(batch))
+    finally:
+        write()   # the rows probed so far, also when a later batch failed or on Ctrl-C
     bar.close()
     return {"n_done_before": len(mine) - len(todo), "n_new": n_new, "skipped": skipped,
             "seconds": time.perf_counter() - t0}
