@@ -142,11 +142,10 @@ def _check_options(o: dict) -> None:
         v = o[name]
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             bad(name, f"must be an integer >= {lo}, got {v!r}")
-    for name in ("limit", "write_every"):
+    for name, none in (("limit", "every sample"), ("write_every", "one part per batch")):
         v = o.get(name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            bad(name, f"must be an integer >= 1 (or None for {'every sample' if name == 'limit' else 'one part per batch'})"
-                f", got {v!r}")
+            bad(name, f"must be an integer >= 1 (or None for {none}), got {v!r}")
     if o["donors"] and o["noise_draws"] != 1:
         bad("donors", "cannot be combined with noise_draws > 1 (donor probes replace the noise)")
     if o["on_error"] not in ("raise", "skip"):

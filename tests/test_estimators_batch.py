@@ -131,6 +131,32 @@ def test_project_mean_converges_on_a_skewed_probe_and_float32_targets(monkeypatc
     torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio), atol=1e-4, rtol=1e-4)
 
 
+def test_evaluation_sinkhorn_does_not_wait_on_a_label_it_cannot_meet(monkeypatch):
+    # Label 1 has row mass and no column mass (a probe that never charges it): no number of
+    # iterations meets its rows, so it must not keep the loop running to n_iter; label 0
+    # still converges (columns exact, rows within tol).
+    from pidlib.estimators.batch import _sinkhorn_multi
+
+    g = torch.Generator().manual_seed(0)
+    B, R = 64, 3
+    logK = torch.rand(1, 2, B, B, generator=g) * 2 - 1
+    r = torch.rand(1, R, 2, B, generator=g)
+    c = torch.rand(1, R, 2, B, generator=g)
+    c[:, :, 1] = 0.0
+    tot = r.sum(-1, keepdim=True)
+    c[:, :, :1] = c[:, :, :1] / c[:, :, :1].sum(-1, keepdim=True) * tot[:, :, :1]
+    calls = []
+    exp = torch.exp
+    monkeypatch.setattr(torch, "exp", lambda *a, **k: calls.append(1) or exp(*a, **k))
+    f, g_ = _sinkhorn_multi(logK, r, c, n_iter=500, tol=1e-4)
+    monkeypatch.undo()
+    assert len(calls) < 200                      # 500 iterations would be > 1000 calls
+    Q = torch.exp(logK[:, None] + f[..., :, None] + g_[..., None, :])
+    torch.testing.assert_close(Q[:, :, 0].sum(-2), c[:, :, 0], atol=1e-6, rtol=1e-4)
+    rows = Q[:, :, 0].sum(-1)
+    assert float(((rows - r[:, :, 0]).abs().sum(-1) / r[:, :, 0].sum(-1)).max()) < 1e-4
+
+
 def test_many_equals_single_and_is_deterministic():
     d = sample_discrete(gate("and"), 900, embedding="noisy", dim=16, seed=5)
     args = (d["x1"], d["x2"], d["p_y_x1"], d["p_y_x2"], d["p_y_x1x2"])

@@ -31,12 +31,13 @@ law of total probability,
 
     q(y|x1_a) = p(y|x1_a) w_y / sum_y' p(y'|x1_a) w_y',   mean_a q(y|x1_a) = P(y),     (3)
 
-(the minimum-KL change of the probe: one exponential tilt per outcome, found by iterative
-proportional fitting), separately on the fit rows and on every evaluation batch. Q then
-meets both marginals exactly, I(X1;Y) and I(X2;Y) are Q's own, and the atoms satisfy
-R + U1 = I(X1;Y), R + U2 = I(X2;Y), R + U1 + U2 + S = I(X1,X2;Y) with U1, U2 >= 0 by
-construction. What the projection removed is reported (``diagnostics["coherence"]``) and
-decides ``coherent``; the other two constructions are kept for comparison:
+(the minimum-KL change of the probe: one exponential tilt per outcome, found by Newton's
+method on its dual with a line search), separately on the fit rows and on every
+evaluation batch. Q then meets both marginals exactly, I(X1;Y) and I(X2;Y) are Q's own,
+and the atoms satisfy R + U1 = I(X1;Y), R + U2 = I(X2;Y), R + U1 + U2 + S = I(X1,X2;Y)
+with U1, U2 >= 0 by construction. What the projection removed is reported
+(``diagnostics["coherence"]``) and decides ``coherent``; the other two constructions are
+kept for comparison:
 ``"row"`` keeps Q's (X1, Y) marginal exact and leaves the probes untouched (the published
 code), ``"symmetric"`` rescales both targets of each label to their mean total (pidlib
 before version 0.2). See the method chapter for the measured comparison.
