@@ -289,7 +289,7 @@ class Adapter:
             q_ids = [t for t, (a, b) in zip(spans["input_ids"][i], spans["offset_mapping"][i])
                      if b > start and a < end and b > a]
             if not q_ids:
-                raise AdapterError("the question body tokenizes to nothing")
+                raise AdapterError(f"the question body of sample {sample.index!r} tokenizes to nothing")
             mask = _locate(ids, q_ids)
             if mask is None:
                 raise AdapterError(f"could not locate the question tokens of sample {sample.index!r} "
