@@ -10,6 +10,8 @@ those sizes we run here (250, 500, 2000), and that the estimate depends on the f
 with the features replaced by noise it stays at the conditional-independence coupling
 and misses AND and SUM by far more.
 """
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -214,6 +216,66 @@ def test_sinkhorn_meets_both_marginals():
     pi = torch.exp(sinkhorn_log(logK, r.log(), c.log(), 300))
     torch.testing.assert_close(pi.sum(-1), r, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(pi.sum(-2), c, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("n_iter", [1, 10])
+def test_sinkhorn_iq_gradient_is_autograd_through_the_unrolled_loop(n_iter):
+    # the training loss's hand-written backward (eq. 4) against autograd through the
+    # reference iterations, in float64, with a different weight per problem
+    from pidlib.estimators.batch import _iq, sinkhorn_iq
+
+    g = torch.Generator().manual_seed(1)
+    logK = (torch.randn(3, 4, 12, 12, generator=g, dtype=torch.float64) * 0.9).clamp(-2.85, 2.85)
+    p1 = torch.softmax(2 * torch.randn(3, 12, 4, generator=g, dtype=torch.float64), -1)
+    p2 = torch.softmax(2 * torch.randn(3, 12, 4, generator=g, dtype=torch.float64), -1)
+    r, c = p1.transpose(1, 2) / 12, p2.transpose(1, 2) / 12
+    c = c * (r.sum(-1, keepdim=True) / c.sum(-1, keepdim=True))   # equal totals per label
+    lr, lc, lpy = r.log(), c.log(), c.sum(-1).log()
+    w = torch.tensor([0.3, 1.0, 2.5], dtype=torch.float64)
+    a, b = logK.clone().requires_grad_(), logK.clone().requires_grad_()
+    ref = _iq(sinkhorn_log(a, lr, lc, n_iter), lpy)
+    (ref * w).sum().backward()
+    got = sinkhorn_iq(b, lr, lc, lpy, n_iter)
+    (got * w).sum().backward()
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)
+    assert a.grad.abs().max() > 1e-4   # the gradient is not trivially zero
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-13)
+
+
+def test_evaluation_iq_without_the_joint_equals_the_direct_sum():
+    # _iq_coupling / _iq_product never form the (m, R, k, B, B) joint; the direct sum does
+    from pidlib.estimators.batch import _iq, _iq_coupling, _iq_product
+
+    g = torch.Generator().manual_seed(2)
+    m, R, k, B = 2, 5, 3, 9
+    logK = torch.randn(m, k, B, B, generator=g, dtype=torch.float64).clamp(-2.85, 2.85)
+    f = torch.randn(m, R, k, B, generator=g, dtype=torch.float64) - 3
+    gg = torch.randn(m, R, k, B, generator=g, dtype=torch.float64) - 3
+    lpy = torch.log_softmax(torch.randn(m, R, k, generator=g, dtype=torch.float64), -1)
+    log_pi = logK[:, None] + f[..., None] + gg[..., None, :]
+    iq, rows, cols = _iq_coupling(logK, f, gg, lpy, max_elems=2 * B * B * m)   # chunks of 2 replicates
+    torch.testing.assert_close(iq, _iq(log_pi, lpy), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(rows, log_pi.exp().sum(-1))
+    torch.testing.assert_close(cols, log_pi.exp().sum(-2))
+    r = torch.rand(m, R, k, B, generator=g, dtype=torch.float64)
+    r[0, 1, 2] = 0.0                         # a label without mass
+    r[1, :, :, 3] = 0.0                      # a row without mass
+    c = torch.rand(m, R, k, B, generator=g, dtype=torch.float64)
+    c = c * (r.sum(-1, keepdim=True) / c.sum(-1, keepdim=True).clamp_min(1e-300))
+    tot = r.sum(-1)
+    log_ci = (r.clamp_min(1e-300).log()[..., :, None] + c.clamp_min(1e-300).log()[..., None, :]
+              - tot.clamp_min(1e-300).log()[..., None, None])
+    torch.testing.assert_close(_iq_product(r, c, lpy, max_elems=3 * B * B * m), _iq(log_ci, lpy),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_sinkhorn_iq_refuses_gradients_to_the_targets():
+    from pidlib.estimators.batch import sinkhorn_iq
+
+    logK = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    lr = torch.full((1, 2, 4), math.log(1 / 8), requires_grad=True)
+    with pytest.raises(RuntimeError, match="logK only"):
+        sinkhorn_iq(logK, lr, lr.detach(), torch.full((1, 2), math.log(0.5)), 3).sum().backward()
 
 
 GOOD = sample_discrete(gate("xor"), 60, seed=0)

@@ -342,14 +342,10 @@ def _spectra_job(job) -> pd.DataFrame:
 
 def _map(fn, items: list, jobs: int):
     """``fn`` over ``items`` in this process (``jobs`` <= 1) or in ``jobs`` worker processes
-    (spawned, one torch thread each), results in order."""
-    if jobs <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    (:func:`pidlib.workers.map_processes`: spawned, one torch thread each), results in order."""
+    from pidlib.workers import map_processes
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-        return list(ex.map(fn, items))
+    return map_processes(fn, items, jobs)
 
 
 _FRESH_DONE: dict[tuple, pd.DataFrame] = {}

@@ -358,14 +358,11 @@ def _unit_worker(args):
 
 
 def _build_parallel(builder: Builder, units: list, jobs: int) -> list[dict]:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from pidlib.workers import map_processes
 
-    ctx = mp.get_context("spawn")
     verbose = builder._verbose
     args = [(builder.config, builder.out, builder.command, sc, sd, verbose) for sc, sd in units]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
-        return list(ex.map(_unit_worker, args))
+    return map_processes(_unit_worker, args, jobs)
 
 
 def default_out(config: str) -> Path:
