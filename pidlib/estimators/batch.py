@@ -51,6 +51,20 @@ Q(a, b, y) = q(y|x1_a) q(y|x2_b) / (B^2 P(y)) and the features play no role; ``m
 (default 150) lets the loss plateau at every sample size. ``diagnostics`` report whether
 it did (``trained``), the final loss slope and the gap I_Q(CI coupling) - I_Q(BATCH).
 
+Training gradient
+-----------------
+The loss of a training step is I_Q of the coupling that ``sinkhorn_iters`` (10) Sinkhorn
+iterations make of the minibatch kernel; its gradient is taken through those iterations.
+Autograd through the unrolled loop is replaced by a hand-written reverse pass
+(:func:`sinkhorn_iq`): with G = dI_Q/dlog Q, each iteration contributes a rank-one term,
+
+    dI_Q/dL = G + exp(L) * sum_t (e^f_t dv_t^T + du_t e^g~_t^T),                     (4)
+
+(``_SinkhornIQ`` spells out dv_t, du_t), the same gradient as autograd's to float
+rounding (``tests/test_estimators_batch.py``), 2.3-2.7x faster per step
+(``benchmarks/batch_training.py``). In evaluation, I_Q is summed without forming Q over
+labels and replicates (``_iq_coupling``, ``_iq_product``).
+
 Other deliberate differences from the published code (see shared notes, "weak points"):
 Sinkhorn is vectorized over labels and estimates, keeps log-domain potentials, runs a
 fixed number of iterations in training and never synchronizes with the host inside the
@@ -214,8 +228,8 @@ class _SinkhornIQ(torch.autograd.Function):
         dI_Q/dlogK = G + K * sum_t (e^f_t dv_t^T + du_t e^g~_t^T)                         (4)
 
     one (B x 2T) @ (2T x B) product. Autograd through the unrolled loop keeps two (B x B)
-    temporaries per matrix-vector product; this keeps K, K^T and G, 2.4x faster per step
-    (``benchmarks/estimators.py``). ``log_r``, ``log_c`` and ``log_py`` are constants (the
+    temporaries per matrix-vector product; this keeps K, K^T and G, 2.3-2.7x faster per
+    step (``benchmarks/batch_training.py``). ``log_r``, ``log_c`` and ``log_py`` are constants (the
     probes), so no gradient flows to them.
     """
 
