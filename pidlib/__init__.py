@@ -8,8 +8,16 @@ The package follows the flow of the analysis:
 -> ``store`` (resumable run store) and :func:`run` (one probe run as a library call)
 -> ``estimators`` (exact discrete PID and BATCH)
 -> ``analysis`` (spectra, correlations, tables for the book).
+
+Importing ``pidlib`` pins torch's CPU kernels to one instruction set before torch loads
+(:mod:`pidlib.cpu`: runs reproduce bit for bit across x86 machines; ``PIDLIB_NATIVE_CPU=1``
+keeps the machine's own).
 """
-from pidlib.estimators import (  # noqa: F401
+from pidlib.cpu import pin_instruction_set as _pin
+
+_pin()
+
+from pidlib.estimators import (  # noqa: F401,E402
     PIDResult,
     pid_exact,
     pid_batch,

@@ -127,7 +127,8 @@ def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
 
 
 def provenance(command: str | None = None, parameters: dict | None = None, **extra: Any) -> dict:
-    """A provenance record: command, parameters, package versions, UTC date and host.
+    """A provenance record: command, parameters, package versions, UTC date, host and the
+    instruction set of torch's CPU kernels (:mod:`pidlib.cpu`; when torch is loaded).
 
     ``command`` defaults to the process's command line (``sys.argv`` joined by spaces).
     """
@@ -138,6 +139,10 @@ def provenance(command: str | None = None, parameters: dict | None = None, **ext
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
     }
+    if "torch" in sys.modules:
+        from pidlib.cpu import capability
+
+        rec["cpu_capability"] = capability()
     rec.update(extra)
     return rec
 

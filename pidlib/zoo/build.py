@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pidlib.cpu import capability
 from pidlib.zoo.config import (CONFIGS, FAMILIES, SCALES, ZooConfig, aligned_name, config_hash,
                                member_name)
 
@@ -115,7 +116,7 @@ class Builder:
         return {"kind": kind, "name": name, "config": self.config.name, "config_hash": config_hash(params),
                 "parameters": params, "command": self.command, "versions": package_versions(),
                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "torch_threads": __import__("torch").get_num_threads(), **extra}
+                "torch_threads": __import__("torch").get_num_threads(), "cpu_capability": capability(), **extra}
 
     def _eval(self, model, processor) -> dict:
         """Accuracy per task family on ``n_eval`` eval-split samples each (encoded once)."""
