@@ -56,7 +56,7 @@ Training gradient
 The loss of a training step is I_Q of the coupling that ``sinkhorn_iters`` (10) Sinkhorn
 iterations make of the minibatch kernel; its gradient is taken through those iterations.
 Autograd through the unrolled loop is replaced by a hand-written reverse pass
-(:func:`sinkhorn_iq`): with G = dI_Q/dlog Q, each iteration contributes a rank-one term,
+(:func:`sinkhorn_iq`): with G = dI_Q/dlog Q, each iteration contributes two rank-one terms,
 
     dI_Q/dL = G + exp(L) * sum_t (e^f_t dv_t^T + du_t e^g~_t^T),                     (4)
 
